@@ -1,0 +1,51 @@
+# mlite — the README's commands: `make demo` and `make test` (both run `install` first).
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.install-stamp
+DEMO_OUT ?= demo_out
+
+.PHONY: install demo test test-fast bench lint clean
+
+install: $(STAMP) system-packages
+
+# A Python 3.10 interpreter: python3.10 on PATH, else pyenv's 3.10.x (paddlelite wheels stop at cp310).
+define find_python310
+for c in "$$(command -v python3.10 2>/dev/null)" $$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.10.*/bin/python3.10 2>/dev/null | sort -V -r); do \
+  [ -n "$$c" ] && "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo "$$c"; exit 0; }; \
+done; exit 1
+endef
+
+$(STAMP): requirements.lock pyproject.toml
+	@if ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then \
+	  py=$$( $(find_python310) ) || { echo "make install: Python 3.10 not found (needed: paddlelite has cp310 wheels only); install it, e.g. 'pyenv install 3.10.13', then rerun" >&2; exit 1; }; \
+	  echo "creating $(VENV) with $$py"; rm -rf $(VENV); "$$py" -m venv $(VENV); \
+	fi
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+# Debian packages: the real adb client.
+system-packages:
+	@if ! command -v adb >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq adb >/dev/null; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq adb >/dev/null; \
+	  else echo "make install: Debian package 'adb' is missing and I am not root; run: sudo apt-get install adb" >&2; exit 1; fi; \
+	fi
+
+demo: install
+	$(VENV)/bin/mlite export --model MobileNetV3_small_x1_0 --weights random --onnx --out $(DEMO_OUT)
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PY) -m benchmarks.cli_startup
+	$(PY) -m benchmarks.export_fp32
+
+clean:
+	rm -rf $(DEMO_OUT) mlite_out .pytest_cache

@@ -1,0 +1,1 @@
+"""Converters from a Paddle inference model to deployable formats (Paddle Lite .nb, ONNX)."""

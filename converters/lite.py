@@ -1,0 +1,65 @@
+"""Paddle Lite: targets, opt (compat pass + subprocess), and host execution of an x86 ``.nb``."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolkit.errors import ConversionError, UnknownTarget
+
+from . import compat
+from .proc import run_worker
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    valid_places: str     # opt's --valid_targets
+    runs_on_host: bool    # can this machine execute the .nb (for parity checks)?
+    description: str
+
+
+TARGETS: dict[str, Target] = {
+    "arm": Target("arm", "arm", False, "ARM CPU (Android/ARM Linux phones, e.g. Snapdragon 855)"),
+    "x86": Target("x86", "x86", True, "x86 CPU (this host; used for parity checks and host benchmarks)"),
+}
+
+
+def get_target(name: str) -> Target:
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise UnknownTarget(f"unknown target {name!r}: Paddle Lite targets here are "
+                            f"{', '.join(TARGETS)}; pass --target arm (phones) or --target x86 (host)") from None
+
+
+@dataclass
+class OptResult:
+    nb_path: Path
+    compat_fixes: dict[str, int]
+
+
+def optimize(model_file: Path, params_file: Path, target: Target, out_nb: Path,
+             timeout: float = 600) -> OptResult:
+    """Convert a Paddle inference model into ``out_nb`` for ``target``."""
+    if out_nb.suffix != ".nb":
+        raise ValueError("out_nb must end with .nb")
+    with tempfile.TemporaryDirectory(prefix="mlite-opt-") as work:
+        fixed = Path(work) / "model.pdmodel"
+        fixes = compat.fix_program_file(model_file, fixed)
+        run_worker(["-m", "converters.lite_opt", str(fixed), str(params_file), target.valid_places,
+                    str(out_nb.with_suffix(""))], what=f"paddle_lite_opt ({target.name})", timeout=timeout)
+    if not out_nb.is_file() or out_nb.stat().st_size == 0:
+        raise ConversionError(f"paddle_lite_opt ({target.name}) reported success but wrote no {out_nb.name}")
+    return OptResult(out_nb, fixes)
+
+
+def run_on_host(nb_path: Path, x, timeout: float = 300):
+    """Run an x86 ``.nb`` on one input array in a subprocess; return the first output."""
+    import numpy as np
+    with tempfile.TemporaryDirectory(prefix="mlite-run-") as work:
+        inp, out = Path(work) / "in.npy", Path(work) / "out.npy"
+        np.save(inp, x)
+        run_worker(["-m", "converters.lite_run", str(nb_path), str(inp), str(out)],
+                   what=f"Paddle Lite x86 run of {nb_path.name}", timeout=timeout)
+        return np.load(out)

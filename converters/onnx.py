@@ -1,0 +1,49 @@
+"""ONNX: paddle2onnx (subprocess: it can abort) then onnxsim, and ONNX Runtime execution."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from toolkit.errors import ConversionError
+
+from .proc import run_worker
+
+OPSET = 13  # paddle2onnx raises it per op when needed (e.g. hard_swish -> 14)
+
+
+def to_onnx(model_dir: Path, model_filename: str, params_filename: str, out: Path,
+            simplify: bool = True, timeout: float = 600) -> dict:
+    """Write ``out`` (.onnx); returns {'opset': int, 'simplified': bool}."""
+    import onnx
+    with tempfile.TemporaryDirectory(prefix="mlite-onnx-") as work:
+        raw = Path(work) / "raw.onnx"
+        run_worker(["-m", "paddle2onnx.command", "--model_dir", str(model_dir),
+                    "--model_filename", model_filename, "--params_filename", params_filename,
+                    "--save_file", str(raw), "--opset_version", str(OPSET),
+                    "--enable_onnx_checker", "True"], what="paddle2onnx", timeout=timeout)
+        if not raw.is_file():
+            raise ConversionError("paddle2onnx reported success but wrote no ONNX file")
+        model = onnx.load(str(raw))
+        simplified = False
+        if simplify:
+            from onnxsim import simplify as onnxsim_simplify
+            try:
+                model, ok = onnxsim_simplify(model)
+            except Exception as e:  # onnxsim raises plain Exceptions on unsupported graphs
+                raise ConversionError(f"onnxsim failed: {e}") from None
+            if not ok:
+                raise ConversionError("onnxsim could not validate the simplified model")
+            simplified = True
+        onnx.save(model, str(out))
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    return {"opset": opset, "simplified": simplified}
+
+
+def run_onnxruntime(onnx_path: Path, x, threads: int = 1):
+    """Run the model on CPU with ONNX Runtime; return the first output."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]

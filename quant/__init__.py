@@ -1,0 +1,1 @@
+"""PaddleSlim quantization and distillation stages (PTQ, QAT, SSLD)."""

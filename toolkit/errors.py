@@ -1,0 +1,51 @@
+"""Typed errors. Each carries one user-facing line: what went wrong, why, and what to do."""
+
+
+class MliteError(Exception):
+    """Base class; ``str(err)`` is the message the CLI prints."""
+
+    exit_code = 2
+
+
+class InvalidName(MliteError):
+    """A model name that is not a plain identifier (``/``, ``..``, spaces...)."""
+
+
+class UnknownModel(MliteError):
+    """A name not in the zoo."""
+
+
+class NotYetSupported(MliteError):
+    """A request the toolkit cannot serve yet (e.g. an INT8 zoo entry before INT8 export)."""
+
+
+class UnknownTarget(MliteError):
+    """A conversion target not in the registry."""
+
+
+class OutputError(MliteError):
+    """The output location cannot be written."""
+
+
+class WeightsError(MliteError):
+    """A weights file is missing, of the wrong kind, or does not match the architecture."""
+
+
+class WeightsUnavailable(WeightsError):
+    """Pretrained weights cannot be downloaded (offline, HTTP error)."""
+
+
+class ConversionError(MliteError):
+    """An external converter (opt, paddle2onnx, onnxsim) failed."""
+
+
+class ParityError(MliteError):
+    """A converted model's output differs from Paddle's beyond tolerance."""
+
+    exit_code = 3
+
+
+class Interrupted(MliteError):
+    """The user pressed Ctrl-C; nothing half-written is left behind."""
+
+    exit_code = 130

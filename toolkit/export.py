@@ -1,0 +1,142 @@
+"""Export recipe: zoo model -> Paddle inference model -> Paddle Lite ``.nb`` (+ ONNX), with parity."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__, zoo
+from .artifacts import Artifact, Manifest, ensure_writable_dir, is_complete, settings_key, staging_dir
+from .errors import NotYetSupported
+from .progress import Steps
+
+MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
+STAGE = "export"
+RECIPE_VERSION = 1   # bump when the recipe changes what it writes
+
+
+@dataclass
+class ExportConfig:
+    model: str
+    weights: str = "pretrained"       # pretrained | random | PATH
+    target: str = "arm"
+    onnx: bool = False
+    out: Path = Path("mlite_out")
+    seed: int = 0
+    verify: bool = True               # parity check against Paddle
+    progress: bool = True
+
+
+@dataclass
+class ExportResult:
+    model: str
+    directory: Path
+    cached: bool
+    manifest: dict
+    artifacts: list[Artifact] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "directory": str(self.directory), "cached": self.cached,
+                "manifest": self.manifest}
+
+
+def _build_and_save(spec: zoo.ModelSpec, weights, dest: Path) -> int:
+    """Build the architecture, load weights, save the inference model; returns the parameter count."""
+    from .paddle_env import import_arch, import_paddle
+    from . import weights as weights_mod
+    paddle = import_paddle()
+    from paddle.static import InputSpec
+    paddle.seed(weights.seed)
+    arch = import_arch(spec.module, spec.arch)
+    with paddle.utils.unique_name.guard():
+        model = arch(pretrained=False)
+    weights_mod.load_into(model, weights, spec.name)
+    model.eval()
+    n_params = sum(int(p.numel()) for p in model.parameters())
+    paddle.jit.save(model, str(dest / "inference"),
+                    input_spec=[InputSpec([None, *spec.input_shape[1:]], "float32", "x")])
+    (dest / "inference.pdiparams.info").unlink(missing_ok=True)
+    return n_params
+
+
+def export(cfg: ExportConfig) -> ExportResult:
+    """Run the export recipe; skip it when ``cfg.out/NAME`` already holds the same result."""
+    from converters import lite
+    from . import weights as weights_mod
+    from .paddle_env import tool_versions
+
+    spec = zoo.get(cfg.model)
+    if spec.int8:
+        raise NotYetSupported(f"{spec.name} is an INT8 model and INT8 export is not available yet; "
+                              f"export the FP32 base with --model {spec.name.removesuffix('_int8')}")
+    target = lite.get_target(cfg.target)
+    out_root = ensure_writable_dir(Path(cfg.out))
+    final = out_root / spec.name
+    n_steps = 3 + int(cfg.onnx) + int(cfg.verify)
+    with Steps(f"export {spec.name}", n_steps, show=cfg.progress) as steps:
+        with steps.step("weights"):
+            weights = weights_mod.resolve(spec, cfg.weights, cfg.seed, progress=steps.bar)
+        settings = {"recipe": RECIPE_VERSION, "model": spec.name, "arch": spec.arch, "weights": weights.identity,
+                    "target": target.name, "onnx": cfg.onnx, "verify": cfg.verify,
+                    "input_shape": list(spec.input_shape), "tools": tool_versions()}
+        key = settings_key(settings)
+        done = is_complete(final, key)
+        if done is not None:
+            return ExportResult(spec.name, final, True, done.to_dict(), done.artifacts)
+        with staging_dir(final) as tmp:
+            manifest = _run(spec, cfg, target, weights, settings, key, tmp, steps)
+    return ExportResult(spec.name, final, False, manifest.to_dict(), manifest.artifacts)
+
+
+def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps) -> Manifest:
+    from converters import lite
+    from . import parity
+
+    with steps.step("build"):
+        n_params = _build_and_save(spec, weights, tmp)
+    model_file, params_file = tmp / MODEL_FILE, tmp / PARAMS_FILE
+    nb_name = f"{spec.name}.nb"
+    with steps.step(f"opt {target.name}"):
+        opt = lite.optimize(model_file, params_file, target, tmp / nb_name)
+    arts = [Artifact.of(tmp, MODEL_FILE, "paddle-program", "any"),
+            Artifact.of(tmp, PARAMS_FILE, "paddle-params", "any"),
+            Artifact.of(tmp, nb_name, "paddle-lite-nb", target.name)]
+    onnx_info = None
+    if cfg.onnx:
+        from converters import onnx as onnx_conv
+        with steps.step("onnx"):
+            onnx_info = onnx_conv.to_onnx(tmp, MODEL_FILE, PARAMS_FILE, tmp / f"{spec.name}.onnx")
+        arts.append(Artifact.of(tmp, f"{spec.name}.onnx", "onnx", "any"))
+    checks = []
+    if cfg.verify:
+        with steps.step("parity"):
+            checks = _parity(spec, target, tmp, nb_name, cfg.onnx)
+        parity.require(checks, spec.name)
+    manifest = Manifest(
+        stage=STAGE, model=spec.name, key=key, settings=settings, tools=settings["tools"], artifacts=arts,
+        extra={"mlite_version": __version__, "weights": weights.to_dict(), "params": n_params,
+               "precision": "fp32", "family": spec.family, "input_shape": list(spec.input_shape),
+               "compat_fixes": opt.compat_fixes, "onnx": onnx_info,
+               "parity": [c.to_dict() for c in checks], "timings_s": dict(steps.timings)})
+    manifest.write(tmp)
+    return manifest
+
+
+def _parity(spec, target, tmp: Path, nb_name: str, with_onnx: bool) -> list:
+    """Compare Lite x86 (the target .nb, or a throw-away x86 build) and ONNX Runtime with Paddle."""
+    from converters import lite
+    from . import parity
+    x = parity.fixed_input(spec.input_shape)
+    ref = parity.paddle_reference(tmp / MODEL_FILE, tmp / PARAMS_FILE, x)
+    checks = []
+    if target.runs_on_host:
+        checks.append(parity.compare(f"paddle-lite-{target.name}", ref, lite.run_on_host(tmp / nb_name, x)))
+    else:
+        with tempfile.TemporaryDirectory(prefix="mlite-verify-") as work:
+            nb = lite.optimize(tmp / MODEL_FILE, tmp / PARAMS_FILE, lite.TARGETS["x86"],
+                               Path(work) / "verify.nb").nb_path
+            checks.append(parity.compare("paddle-lite-x86 (verification build)", ref, lite.run_on_host(nb, x)))
+    if with_onnx:
+        from converters import onnx as onnx_conv
+        checks.append(parity.compare("onnxruntime", ref, onnx_conv.run_onnxruntime(tmp / f"{spec.name}.onnx", x)))
+    return checks
