@@ -1,9 +1,12 @@
 # mlite — the README's commands: `make demo` and `make test` (both run `install` first).
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 DEMO_OUT ?= demo_out
+# pip warns once per package about this machine's unused local index paths; keep real errors.
+PIPFILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: install demo test test-fast bench lint clean
 
@@ -21,9 +24,9 @@ $(STAMP): requirements.lock pyproject.toml
 	  py=$$( $(find_python310) ) || { echo "make install: Python 3.10 not found (needed: paddlelite has cp310 wheels only); install it, e.g. 'pyenv install 3.10.13', then rerun" >&2; exit 1; }; \
 	  echo "creating $(VENV) with $$py"; rm -rf $(VENV); "$$py" -m venv $(VENV); \
 	fi
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.lock
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(PIPFILTER)
+	$(PY) -m pip install -q -r requirements.lock 2>&1 | $(PIPFILTER)
+	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(PIPFILTER)
 	@touch $(STAMP)
 
 # Debian packages: the real adb client.

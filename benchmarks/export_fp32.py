@@ -31,7 +31,7 @@ def main(argv=None) -> int:
             spec = zoo.get(name)
             t0 = time.perf_counter()
             try:
-                res = api.export(name, weights="random", target="arm", out=work, progress=False)
+                res = api.export(name, weights="random", target="arm", out=work, progress=False).fp32
             except MliteError as e:
                 rows.append({"model": name, "ok": False, "error": str(e)})
                 print(f"[{i}/{len(names)}] {name}: FAILED {e}", flush=True)

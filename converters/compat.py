@@ -12,6 +12,8 @@ from typing import Callable
 
 
 def _pb():
+    from toolkit.paddle_env import import_paddle
+    import_paddle()  # quiet logging settings must precede the first paddle import
     from paddle.base.proto import framework_pb2  # heavy: import on use
     return framework_pb2
 

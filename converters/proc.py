@@ -10,7 +10,7 @@ from toolkit.errors import ConversionError
 
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    fatal = [ln for ln in lines if ln.startswith(("[F ", "F", "Error", "error")) or "Check failed" in ln]
+    fatal = [ln for ln in lines if ln.startswith("[F ") or "Check failed" in ln]
     return (fatal or lines or ["no output"])[-1][:300]
 
 

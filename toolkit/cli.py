@@ -63,7 +63,63 @@ def models(as_json: bool) -> None:
     Console(width=max(shutil.get_terminal_size().columns, 120)).print(t)
 
 
-_STEP_OF_FORMAT = {"paddle-program": "build", "paddle-params": "build", "onnx": "onnx"}
+_STEP_OF_FORMAT = {"paddle-program": "build", "paddle-params": "build", "onnx": "onnx", "onnx-qdq": "onnx",
+                   "paddle-program-int8": "ptq"}
+
+
+def _print_result(res) -> None:
+    """One line per artifact (size, format, target, seconds), then the checks."""
+    m = res.manifest
+    timings = m.get("timings_s", {})
+    state = "up to date (cached)" if res.cached else "written"
+    click.echo(f"{res.model}: {state}, {m['precision'].upper()}, {m['weights']['label']} -> {res.directory}")
+    for a in res.artifacts:
+        step = _STEP_OF_FORMAT.get(a.format, f"opt {a.target}")
+        if m["precision"] == "int8" and a.format in ("paddle-program-int8", "paddle-params"):
+            step = m.get("method", "ptq")
+        secs = "" if res.cached else f"  {timings.get(step, 0):6.1f} s"
+        click.echo(f"  {a.path:<38} {a.bytes / 1e6:8.2f} MB  {a.format:<19} {a.target:<4}{secs}")
+    for c in m.get("parity", []):
+        click.echo(f"  parity {c['backend']}: max |diff| {c['max_abs_diff']:.2e} "
+                   f"({c['relative']:.1e} of scale, tolerance {c['tolerance']:g})")
+    if m["precision"] == "int8":
+        cal = m["calibration"]
+        click.echo(f"  {m['method'].upper()} algo={m['algo']} calibration={cal['kind']} ({cal['images']} images), "
+                   f"{m['bytes_per_param']:.2f} bytes/param ({m['params']:,} params)")
+        for name, st in m.get("checks", {}).items():
+            if isinstance(st, dict):
+                click.echo(f"  check {name}: top-1 agreement {st['top1_agreement']:.0%}, "
+                           f"mean rel. diff {st['mean_rel_diff']:.1e}")
+    for w in getattr(res, "warnings", []):
+        click.echo(f"  warning: {w}")
+
+
+def _int8_options(calib, calib_size, algo, batch_size, qat, train, epochs, lr):
+    from .api import Int8Options
+    from .errors import MliteError
+    if qat and train is None:
+        raise MliteError("--qat needs --train DIR: a labelled image folder (one sub-folder per class)")
+    if train is not None and not qat:
+        raise MliteError("--train is only used with --qat (quantization-aware training); add --qat or drop --train")
+    return Int8Options(calib=calib, calib_size=calib_size, algo=algo, batch_size=batch_size,
+                       qat_train=train if qat else None, qat_epochs=epochs, qat_lr=lr)
+
+
+def int8_options(f):
+    """Options shared by `export --int8` and `quantize`."""
+    for opt in reversed([
+        click.option("--calib", type=click.Path(), help="Calibration image folder (jpg/png/bmp, nested allowed)."),
+        click.option("--calib-size", type=int, help="Use N calibration images (default: all)."),
+        click.option("--algo", default="hist", show_default=True,
+                     help="Activation calibration: avg | abs_max | hist | KL | mse | emd."),
+        click.option("--batch-size", default=8, show_default=True, help="Calibration / QAT batch size."),
+        click.option("--qat", is_flag=True, help="Quantization-aware training instead of PTQ (needs --train)."),
+        click.option("--train", type=click.Path(), help="Labelled training folder for --qat."),
+        click.option("--epochs", default=1, show_default=True, help="QAT epochs."),
+        click.option("--lr", default=0.001, show_default=True, help="QAT learning rate."),
+    ]):
+        f = opt(f)
+    return f
 
 
 @main.command()
@@ -72,27 +128,73 @@ _STEP_OF_FORMAT = {"paddle-program": "build", "paddle-params": "build", "onnx": 
               help="pretrained (download PaddleClas weights) | random (seeded; latency/size only) | PATH.pdparams")
 @click.option("--target", default="arm", show_default=True, help="Paddle Lite target: arm | x86.")
 @click.option("--onnx", is_flag=True, help="Also write NAME.onnx (paddle2onnx + onnxsim).")
+@click.option("--int8", "int8", is_flag=True, help="Also quantize to INT8 with PaddleSlim (writes OUT/NAME_int8/).")
+@int8_options
+@click.option("--image-size", default=224, show_default=True, help="Square input size.")
+@click.option("--num-classes", type=int, help="Classifier size (default: from the weights file, else 1000).")
 @click.option("--out", default="mlite_out", show_default=True, type=click.Path(), help="Output root; writes OUT/NAME/.")
 @click.option("--seed", default=0, show_default=True, help="Seed for random weights.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the manifest).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the manifests).")
 @handle_errors
-def export(model, weights, target, onnx, out, seed, as_json) -> None:
-    """Export a zoo model to Paddle inference, Paddle Lite .nb and (with --onnx) ONNX."""
+def export(model, weights, target, onnx, int8, calib, calib_size, algo, batch_size, qat, train, epochs, lr,
+           image_size, num_classes, out, seed, as_json) -> None:
+    """Export a zoo model to Paddle inference, Paddle Lite .nb and (with --onnx) ONNX; --int8 quantizes."""
     from . import api
+    opts = None
+    if int8 or model.endswith("_int8"):
+        opts = _int8_options(calib, calib_size, algo, batch_size, qat, train, epochs, lr)
+    elif calib or qat or train:
+        from .errors import MliteError
+        raise MliteError("--calib/--qat/--train only apply with --int8")
     res = api.export(model=model, weights=weights, target=target, onnx=onnx, out=out, seed=seed,
-                     progress=not as_json)
+                     image_size=image_size, num_classes=num_classes, int8=opts, progress=not as_json)
     if as_json:
         _print_json(res.to_dict())
         return
-    m = res.manifest
-    timings = m.get("timings_s", {})
-    state = "up to date (cached)" if res.cached else "exported"
-    click.echo(f"{res.model}: {state} with {m['weights']['label']} -> {res.directory}")
-    for a in res.artifacts:
-        step = _STEP_OF_FORMAT.get(a.format, f"opt {a.target}")
-        secs = "" if res.cached else f"  {timings.get(step, 0):6.1f} s"
-        click.echo(f"  {a.path:<34} {a.bytes / 1e6:8.2f} MB  {a.format:<15} {a.target:<4}{secs}")
-    for c in m.get("parity", []):
-        click.echo(f"  parity {c['backend']}: max |diff| {c['max_abs_diff']:.2e} "
-                   f"({c['relative']:.1e} of scale, tolerance {c['tolerance']:g})")
-    click.echo(f"next: mlite push --adb --model-dir {res.directory}")
+    _print_result(res.fp32)
+    if res.int8 is not None:
+        _print_result(res.int8)
+    final = res.int8 or res.fp32
+    click.echo(f"next: mlite push --adb --model-dir {final.directory}")
+
+
+@main.command()
+@click.option("--model-dir", required=True, type=click.Path(), help="FP32 Paddle inference model directory.")
+@int8_options
+@click.option("--target", default="arm", show_default=True, help="INT8 .nb target (arm).")
+@click.option("--onnx", is_flag=True, help="Also write a QDQ ONNX model.")
+@click.option("--out", type=click.Path(), help="Output root (default: beside --model-dir); writes OUT/NAME_int8/.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the manifest).")
+@handle_errors
+def quantize(model_dir, calib, calib_size, algo, batch_size, qat, train, epochs, lr, target, onnx, out, as_json):
+    """INT8-quantize an exported (or your own) Paddle inference model with PaddleSlim."""
+    from . import api
+    opts = _int8_options(calib, calib_size, algo, batch_size, qat, train, epochs, lr)
+    res = api.quantize(model_dir, out=out, target=target, onnx=onnx, options=opts, progress=not as_json)
+    if as_json:
+        _print_json(res.to_dict())
+        return
+    _print_result(res)
+    click.echo(f"next: mlite eval --model-dir {res.directory} --data DIR   |   mlite push --adb --model-dir {res.directory}")
+
+
+@main.command(name="eval")
+@click.option("--model-dir", required=True, type=click.Path(), help="An FP32 or INT8 artifact directory.")
+@click.option("--data", required=True, type=click.Path(), help="Labelled images: class sub-folders or val_list.txt.")
+@click.option("--labels", type=click.Path(), help="A 'relative/path.jpg label' list (default: DATA/val_list.txt or folders).")
+@click.option("--limit", type=int, help="Evaluate on N images (a fixed sample).")
+@click.option("--backend", default="paddle", show_default=True, help="paddle | onnxruntime.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def eval_cmd(model_dir, data, labels, limit, backend, as_json) -> None:
+    """Top-1 / top-5 on this host; for INT8 also its FP32 source and their agreement."""
+    from . import api
+    r = api.evaluate(model_dir, data, labels=labels, limit=limit, backend=backend)
+    if as_json:
+        _print_json(r.to_dict())
+        return
+    click.echo(f"{r.model} ({r.precision}, {r.backend}) on {r.images} images: top-1 {r.top1:.2%}  top-5 {r.top5:.2%}"
+               + (f"  [{r.skipped_unreadable} unreadable skipped]" if r.skipped_unreadable else ""))
+    if r.agreement is not None:
+        click.echo(f"FP32 source: top-1 {r.fp32_top1:.2%}  top-5 {r.fp32_top5:.2%}  drop {r.top1_drop:+.2f} points  "
+                   f"top-1 agreement {r.agreement:.2%}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import __version__, zoo
 from .artifacts import Artifact, Manifest, ensure_writable_dir, is_complete, settings_key, staging_dir
-from .errors import NotYetSupported
+from .errors import MliteError, NotYetSupported
 from .progress import Steps
 
 MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
@@ -23,6 +23,8 @@ class ExportConfig:
     onnx: bool = False
     out: Path = Path("mlite_out")
     seed: int = 0
+    image_size: int = 224             # square input; preprocessing follows PaddleClas's 256/224 ratio
+    num_classes: int | None = None    # None: from the weights file, else 1000
     verify: bool = True               # parity check against Paddle
     progress: bool = True
 
@@ -40,23 +42,34 @@ class ExportResult:
                 "manifest": self.manifest}
 
 
-def _build_and_save(spec: zoo.ModelSpec, weights, dest: Path) -> int:
-    """Build the architecture, load weights, save the inference model; returns the parameter count."""
+def build_model(spec: zoo.ModelSpec, weights, num_classes: int | None = None):
+    """The dygraph model with ``weights`` loaded; returns (model, class_num).
+
+    ``num_classes`` None means: as many classes as the weights' classifier has (1000 for random).
+    """
     from .paddle_env import import_arch, import_paddle
     from . import weights as weights_mod
     paddle = import_paddle()
-    from paddle.static import InputSpec
-    paddle.seed(weights.seed)
     arch = import_arch(spec.module, spec.arch)
+    state = weights_mod.read_state(weights)
+    if num_classes is None:
+        num_classes = weights_mod.classifier_size(state, arch) if state is not None else 1000
+    paddle.seed(weights.seed)
     with paddle.utils.unique_name.guard():
-        model = arch(pretrained=False)
-    weights_mod.load_into(model, weights, spec.name)
+        model = arch(pretrained=False, class_num=num_classes)
+    weights_mod.check_and_set(model, state, weights, spec.name)
+    return model, num_classes
+
+
+def save_inference(model, input_shape: tuple, dest: Path) -> None:
+    """paddle.jit.save with a dynamic batch dimension (writes inference.pdmodel/.pdiparams)."""
+    from .paddle_env import import_paddle
+    paddle = import_paddle()
+    from paddle.static import InputSpec
     model.eval()
-    n_params = sum(int(p.numel()) for p in model.parameters())
     paddle.jit.save(model, str(dest / "inference"),
-                    input_spec=[InputSpec([None, *spec.input_shape[1:]], "float32", "x")])
+                    input_spec=[InputSpec([None, *input_shape[1:]], "float32", "x")])
     (dest / "inference.pdiparams.info").unlink(missing_ok=True)
-    return n_params
 
 
 def export(cfg: ExportConfig) -> ExportResult:
@@ -67,8 +80,12 @@ def export(cfg: ExportConfig) -> ExportResult:
 
     spec = zoo.get(cfg.model)
     if spec.int8:
-        raise NotYetSupported(f"{spec.name} is an INT8 model and INT8 export is not available yet; "
-                              f"export the FP32 base with --model {spec.name.removesuffix('_int8')}")
+        raise NotYetSupported(f"{spec.name} is an INT8 zoo entry: export it with --int8 "
+                              "(FP32 export of its weights: --model " + spec.name.removesuffix("_int8") + ")")
+    if not 32 <= cfg.image_size <= 1024:
+        raise MliteError(f"--image-size {cfg.image_size} is out of range: use 32..1024 (PaddleClas uses 224)")
+    if cfg.num_classes is not None and cfg.num_classes < 1:
+        raise MliteError(f"--num-classes must be at least 1 (got {cfg.num_classes})")
     target = lite.get_target(cfg.target)
     out_root = ensure_writable_dir(Path(cfg.out))
     final = out_root / spec.name
@@ -76,24 +93,28 @@ def export(cfg: ExportConfig) -> ExportResult:
     with Steps(f"export {spec.name}", n_steps, show=cfg.progress) as steps:
         with steps.step("weights"):
             weights = weights_mod.resolve(spec, cfg.weights, cfg.seed, progress=steps.bar)
+        input_shape = (1, 3, cfg.image_size, cfg.image_size)
         settings = {"recipe": RECIPE_VERSION, "model": spec.name, "arch": spec.arch, "weights": weights.identity,
-                    "target": target.name, "onnx": cfg.onnx, "verify": cfg.verify,
-                    "input_shape": list(spec.input_shape), "tools": tool_versions()}
+                    "target": target.name, "onnx": cfg.onnx, "verify": cfg.verify, "input_shape": list(input_shape),
+                    "num_classes": cfg.num_classes, "tools": tool_versions()}
         key = settings_key(settings)
         done = is_complete(final, key)
         if done is not None:
             return ExportResult(spec.name, final, True, done.to_dict(), done.artifacts)
         with staging_dir(final) as tmp:
-            manifest = _run(spec, cfg, target, weights, settings, key, tmp, steps)
+            manifest = _run(spec, cfg, target, weights, settings, key, tmp, steps, input_shape)
     return ExportResult(spec.name, final, False, manifest.to_dict(), manifest.artifacts)
 
 
-def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps) -> Manifest:
+def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, input_shape) -> Manifest:
     from converters import lite
+    from quant.data import Preprocess
     from . import parity
 
     with steps.step("build"):
-        n_params = _build_and_save(spec, weights, tmp)
+        model, num_classes = build_model(spec, weights, cfg.num_classes)
+        n_params = sum(int(p.numel()) for p in model.parameters())
+        save_inference(model, input_shape, tmp)
     model_file, params_file = tmp / MODEL_FILE, tmp / PARAMS_FILE
     nb_name = f"{spec.name}.nb"
     with steps.step(f"opt {target.name}"):
@@ -110,23 +131,25 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps) -> 
     checks = []
     if cfg.verify:
         with steps.step("parity"):
-            checks = _parity(spec, target, tmp, nb_name, cfg.onnx)
+            checks = _parity(input_shape, target, tmp, nb_name, cfg.onnx, spec.name)
         parity.require(checks, spec.name)
     manifest = Manifest(
         stage=STAGE, model=spec.name, key=key, settings=settings, tools=settings["tools"], artifacts=arts,
         extra={"mlite_version": __version__, "weights": weights.to_dict(), "params": n_params,
-               "precision": "fp32", "family": spec.family, "input_shape": list(spec.input_shape),
+               "precision": "fp32", "family": spec.family, "arch": spec.arch, "module": spec.module,
+               "input_shape": list(input_shape), "num_classes": num_classes,
+               "preprocess": Preprocess.for_input_size(input_shape[-1]).to_dict(),
                "compat_fixes": opt.compat_fixes, "onnx": onnx_info,
                "parity": [c.to_dict() for c in checks], "timings_s": dict(steps.timings)})
     manifest.write(tmp)
     return manifest
 
 
-def _parity(spec, target, tmp: Path, nb_name: str, with_onnx: bool) -> list:
+def _parity(input_shape, target, tmp: Path, nb_name: str, with_onnx: bool, name: str) -> list:
     """Compare Lite x86 (the target .nb, or a throw-away x86 build) and ONNX Runtime with Paddle."""
     from converters import lite
     from . import parity
-    x = parity.fixed_input(spec.input_shape)
+    x = parity.fixed_input(input_shape)
     ref = parity.paddle_reference(tmp / MODEL_FILE, tmp / PARAMS_FILE, x)
     checks = []
     if target.runs_on_host:
@@ -138,5 +161,5 @@ def _parity(spec, target, tmp: Path, nb_name: str, with_onnx: bool) -> list:
             checks.append(parity.compare("paddle-lite-x86 (verification build)", ref, lite.run_on_host(nb, x)))
     if with_onnx:
         from converters import onnx as onnx_conv
-        checks.append(parity.compare("onnxruntime", ref, onnx_conv.run_onnxruntime(tmp / f"{spec.name}.onnx", x)))
+        checks.append(parity.compare("onnxruntime", ref, onnx_conv.run_onnxruntime(tmp / f"{name}.onnx", x)))
     return checks

@@ -11,6 +11,9 @@ def import_paddle():
     os.environ.setdefault("FLAGS_call_stack_level", "0")
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # Pillow's C core must load before Paddle: with Paddle first, PNG decoding fails with
+    # "codec configuration error" (a zlib clash seen with paddlepaddle 2.6.2 + Pillow 12).
+    import PIL.Image  # noqa: F401
     import paddle
     paddle.set_device("cpu")
     return paddle

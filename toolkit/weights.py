@@ -100,10 +100,10 @@ def resolve(spec: ModelSpec, choice: str, seed: int = 0, progress=None) -> Weigh
     return Weights(FILE, seed=seed, path=path.resolve(), sha256=sha256_file(path))
 
 
-def load_into(model, weights: Weights, model_name: str) -> None:
-    """Load ``weights`` into a Paddle layer; every parameter must exist with the same shape."""
+def read_state(weights: Weights) -> dict | None:
+    """The weights' state dict (None for random weights)."""
     if weights.kind == RANDOM:
-        return
+        return None
     import paddle
     try:
         state = paddle.load(str(weights.path))
@@ -115,6 +115,24 @@ def load_into(model, weights: Weights, model_name: str) -> None:
                            "it is not a valid .pdparams file") from None
     if not isinstance(state, dict):
         raise WeightsError(f"weights {str(weights.path)!r} hold a {type(state).__name__}, not a state dict")
+    return state
+
+
+def classifier_size(state: dict, arch) -> int:
+    """How many classes the weights' classifier has (found via the 1000-class head of ``arch``)."""
+    import paddle
+    with paddle.utils.unique_name.guard():
+        probe = arch(pretrained=False, class_num=1000)
+    heads = [k for k, v in probe.state_dict().items() if list(v.shape) == [1000]]
+    if heads and heads[-1] in state:
+        return int(state[heads[-1]].shape[0])
+    return 1000
+
+
+def check_and_set(model, state: dict | None, weights: Weights, model_name: str) -> None:
+    """Every parameter must exist with the same shape; then load it into ``model``."""
+    if state is None:
+        return
     expected = {k: list(v.shape) for k, v in model.state_dict().items()}
     got = {k: list(getattr(v, "shape", [])) for k, v in state.items()}
     problems = [f"{k} missing" for k in expected if k not in got]
@@ -125,3 +143,8 @@ def load_into(model, weights: Weights, model_name: str) -> None:
                            f"{len(problems)} mismatched keys, first: {'; '.join(problems[:3])}; "
                            "pass weights trained for this architecture")
     model.set_state_dict(state)
+
+
+def load_into(model, weights: Weights, model_name: str) -> None:
+    """Load ``weights`` into a Paddle layer, checking every parameter's shape."""
+    check_and_set(model, read_state(weights), weights, model_name)

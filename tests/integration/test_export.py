@@ -31,7 +31,7 @@ def test_x86_and_onnx_export_with_parity(model, tmp_path):
     res = json.loads(p.stdout)
     d = tmp_path / model
     m = _manifest(d)
-    assert res["manifest"] == m and not res["cached"]
+    assert res["fp32"]["manifest"] == m and not res["fp32"]["cached"] and res["int8"] is None
     assert sorted(a["path"] for a in m["artifacts"]) == sorted(
         ["inference.pdmodel", "inference.pdiparams", f"{model}.nb", f"{model}.onnx"])
     for a in m["artifacts"]:

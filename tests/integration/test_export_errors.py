@@ -83,12 +83,6 @@ def test_unwritable_out(tmp_path):
     assert_one_line_error(p, "cannot write to --out")
 
 
-def test_int8_zoo_entry_says_it_is_not_available_yet(tmp_path):
-    p = run_mlite("export", "--model", "MobileNetV3_large_x1_0_ssld_int8", "--weights", "random",
-                  "--out", tmp_path / "o")
-    assert_one_line_error(p, "INT8", "MobileNetV3_large_x1_0_ssld")
-
-
 def test_ctrl_c_leaves_nothing_and_rerun_works(tmp_path):
     out = tmp_path / "o"
     args = [MLITE, "export", "--model", "MobileNetV2_x0_25", "--weights", "random", "--onnx", "--out", str(out)]

@@ -1,0 +1,42 @@
+"""Sanity checks of an INT8 program on the host: finite outputs, agreement with FP32 and with ONNX Runtime."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolkit.errors import MliteError
+
+from .source import Source
+
+CHECK_BATCH = 8
+
+
+class QuantizationFailed(MliteError):
+    """The quantized model produces non-finite outputs."""
+
+
+def _stats(ref, out) -> dict:
+    import numpy as np
+    ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
+    diff = np.abs(ref - out)
+    return {"max_abs_diff": float(diff.max()), "mean_rel_diff": float(diff.mean() / max(np.abs(ref).mean(), 1e-12)),
+            "top1_agreement": float(np.mean(ref.argmax(1) == out.argmax(1)))}
+
+
+def int8_checks(src: Source, int8_dir: Path, onnx_name: str | None) -> dict:
+    import numpy as np
+    from toolkit import parity
+    from .runtime import OnnxRuntimeRunner, PaddleStaticRunner
+    x = parity.fixed_input((CHECK_BATCH, *src.input_shape[1:]))
+    fp32 = PaddleStaticRunner(src.model_file, src.params_file)(x)
+    int8 = PaddleStaticRunner(int8_dir / "inference.pdmodel", int8_dir / "inference.pdiparams")(x)
+    if not np.all(np.isfinite(int8)):
+        raise QuantizationFailed(f"{src.name}: the INT8 model outputs NaN/Inf on a fixed input; "
+                                 "try another --algo or more calibration images")
+    report = {"input": f"{CHECK_BATCH} fixed standard-normal inputs",
+              "paddle_int8_vs_fp32": _stats(fp32, int8)}
+    if onnx_name:
+        ort = OnnxRuntimeRunner(int8_dir / onnx_name)(x)
+        if not np.all(np.isfinite(ort)):
+            raise QuantizationFailed(f"{src.name}: the QDQ ONNX model outputs NaN/Inf in ONNX Runtime")
+        report["onnxruntime_int8_vs_paddle_int8"] = _stats(int8, ort)
+    return report

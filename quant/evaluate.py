@@ -1,0 +1,93 @@
+"""`mlite eval`: top-1 / top-5 of an FP32 or INT8 artifact on a labelled image set, on this host."""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, asdict
+from pathlib import Path
+
+from toolkit.artifacts import read_manifest
+
+from . import data
+from .runtime import runner_for
+
+
+@dataclass
+class EvalResult:
+    model_dir: str
+    model: str
+    precision: str
+    backend: str
+    images: int
+    skipped_unreadable: int
+    top1: float
+    top5: float
+    seconds: float
+    data: str
+    data_sha256: str
+    fp32_top1: float | None = None       # the INT8 model's FP32 source, same images
+    fp32_top5: float | None = None
+    top1_drop: float | None = None        # fp32_top1 - top1 (points, x100)
+    agreement: float | None = None       # share of images where INT8 and FP32 top-1 agree
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _topk(logits, labels, k: int) -> float:
+    import numpy as np
+    k = min(k, logits.shape[1])
+    top = np.argsort(-logits, axis=1)[:, :k]
+    return float(np.mean([lab in row for row, lab in zip(top, labels)]))
+
+
+def _logits(model_dir: Path, backend: str, images: data.ImageSet, batch_size: int):
+    import numpy as np
+    run = runner_for(model_dir, backend)
+    return np.concatenate([run(x) for x, _y, _i in images.batches(batch_size)])
+
+
+def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit: int | None = None,
+             backend: str = "paddle", batch_size: int = 32, record: bool = True) -> EvalResult:
+    """Evaluate; for an INT8 artifact also its FP32 source and the top-1 agreement between them."""
+    import numpy as np
+    from toolkit.errors import MliteError
+    model_dir = Path(model_dir)
+    m = read_manifest(model_dir)
+    md = m.to_dict() if m else {}
+    pp = data.Preprocess.from_dict(md["preprocess"]) if "preprocess" in md else data.Preprocess()
+    images = data.open_folder(data_dir, pp, labels_file=labels, need_labels=True, what="--data folder")
+    if limit is not None:
+        if limit < 1:
+            raise MliteError(f"--limit must be at least 1 (got {limit})")
+        if limit < len(images):
+            images = images.subset(limit)
+    listing = "\n".join(f"{f.relative_to(images.root)} {lab}" for f, lab in zip(images.files, images.labels))
+    t0 = time.perf_counter()
+    logits = _logits(model_dir, backend, images, batch_size)
+    n_classes = logits.shape[1]
+    if max(images.labels) >= n_classes:
+        raise MliteError(f"labels go up to {max(images.labels)} but the model has {n_classes} classes; "
+                         "check the class folders / --labels file")
+    labels_arr = np.asarray(images.labels)
+    res = EvalResult(str(model_dir), md.get("model", model_dir.name), md.get("precision", "fp32"), backend,
+                     len(images), len(images.skipped), _topk(logits, labels_arr, 1), _topk(logits, labels_arr, 5),
+                     0.0, str(Path(data_dir).resolve()), hashlib.sha256(listing.encode()).hexdigest())
+    src_dir = Path(md["source"]["directory"]) if md.get("precision") == "int8" and md.get("source") else None
+    if src_dir is not None and src_dir.is_dir():
+        ref = _logits(src_dir, "paddle", images, batch_size)
+        res.fp32_top1, res.fp32_top5 = _topk(ref, labels_arr, 1), _topk(ref, labels_arr, 5)
+        res.top1_drop = round((res.fp32_top1 - res.top1) * 100, 3)
+        res.agreement = float(np.mean(ref.argmax(1) == logits.argmax(1)))
+    res.seconds = round(time.perf_counter() - t0, 3)
+    if record and m is not None:
+        _record(model_dir, m, res)
+    return res
+
+
+def _record(model_dir: Path, m, res: EvalResult) -> None:
+    """Store the result in the manifest (one entry per data set and backend)."""
+    evals = [e for e in m.extra.get("eval", [])
+             if not (e["data_sha256"] == res.data_sha256 and e["backend"] == res.backend)]
+    m.extra["eval"] = evals + [res.to_dict()]
+    m.write(model_dir)

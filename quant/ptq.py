@@ -1,0 +1,222 @@
+"""INT8 stage: PaddleSlim post-training quantization (or QAT) -> quantized program, ARM ``.nb``, QDQ ONNX."""
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolkit import __version__
+from toolkit.artifacts import Artifact, Manifest, ensure_writable_dir, is_complete, settings_key, staging_dir
+from toolkit.errors import MliteError, NotYetSupported
+from toolkit.progress import Steps
+
+from . import data
+from .source import Source, load_source
+
+STAGE = "quantize"
+RECIPE_VERSION = 1
+MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
+SYNTHETIC_DEFAULT = 32
+# Ops whose weights/activations are quantized (matmul_v2: the classifier, often the largest layer).
+OP_TYPES = ["conv2d", "depthwise_conv2d", "mul", "matmul", "matmul_v2"]
+
+# CLI name -> (PaddleSlim algo, what it does)
+ALGOS = {
+    "avg": ("avg", "mean of per-batch abs-max"),
+    "abs_max": ("abs_max", "global abs-max"),
+    "hist": ("hist", "histogram percentile (0.9999)"),
+    "KL": ("KL", "KL-divergence threshold (TensorRT style)"),
+    "mse": ("mse", "threshold minimizing mean squared error"),
+    "emd": ("emd", "threshold minimizing earth mover's distance"),
+}
+
+
+class CalibrationError(MliteError):
+    """Calibration data missing or unusable."""
+
+
+@dataclass
+class QuantConfig:
+    model_dir: Path
+    out: Path | None = None            # root for NAME_int8/ (default: beside model_dir)
+    calib: Path | None = None
+    calib_size: int | None = None
+    algo: str = "hist"
+    batch_size: int = 8
+    target: str = "arm"
+    onnx: bool = False
+    qat_train: Path | None = None      # QAT instead of PTQ when given
+    qat_epochs: int = 1
+    qat_lr: float = 0.001
+    progress: bool = True
+
+
+@dataclass
+class QuantResult:
+    model: str
+    directory: Path
+    cached: bool
+    manifest: dict
+    artifacts: list[Artifact] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "directory": str(self.directory), "cached": self.cached,
+                "warnings": self.warnings, "manifest": self.manifest}
+
+
+def check_algo(algo: str) -> str:
+    if algo not in ALGOS:
+        raise MliteError(f"unknown --algo {algo!r}: choose one of {', '.join(ALGOS)}")
+    return ALGOS[algo][0]
+
+
+def check_target(target: str) -> None:
+    from converters import lite
+    t = lite.get_target(target)
+    if t.name != "arm":
+        raise NotYetSupported(f"INT8 --target {t.name} is refused: Paddle Lite's x86 INT8 kernels return wrong "
+                              "values (NaN); INT8 .nb files are for --target arm, use --onnx for INT8 on a host")
+
+
+def calibration(src: Source, cfg: QuantConfig) -> tuple[dict, dict, list[str]]:
+    """(worker calib spec, manifest record, warnings)."""
+    if cfg.calib_size is not None and cfg.calib_size < 1:
+        raise CalibrationError(f"--calib-size must be at least 1 (got {cfg.calib_size})")
+    if cfg.calib is None:
+        if not src.random_weights:
+            kind = "a model without an mlite manifest" if src.manifest is None else f"{src.weights_kind} weights"
+            raise CalibrationError(
+                f"INT8 calibration of {kind} needs real images: pass --calib DIR with ~100+ images like the "
+                "ones the model will see (synthetic calibration is only allowed with --weights random)")
+        count = cfg.calib_size or SYNTHETIC_DEFAULT
+        spec = {"kind": "synthetic", "count": count, "shape": list(src.input_shape), "seed": 0}
+        return spec, {"kind": "synthetic", "images": count,
+                      "note": "random weights: standard-normal inputs (latency/size only)"}, []
+    images = data.open_folder(cfg.calib, src.preprocess, what="calibration folder --calib")
+    warnings = []
+    if images.skipped:
+        warnings.append(f"skipped {len(images.skipped)} unreadable file(s) in --calib, "
+                        f"e.g. {images.skipped[0]!r}")
+    if cfg.calib_size is not None:
+        if cfg.calib_size > len(images):
+            raise CalibrationError(f"--calib-size {cfg.calib_size} is larger than the {len(images)} readable images "
+                                   f"in {str(cfg.calib)!r}; pass --calib-size {len(images)} or add images")
+        if cfg.calib_size < len(images):
+            images = images.subset(cfg.calib_size)
+    listing = "\n".join(f"{f.relative_to(images.root)}\t{f.stat().st_size}\t{f.stat().st_mtime_ns}"
+                        for f in images.files)
+    spec = {"kind": "folder", "root": str(images.root), "files": [str(f) for f in images.files],
+            "preprocess": src.preprocess.to_dict(), "count": len(images)}
+    record = {"kind": "folder", "root": str(Path(cfg.calib).resolve()), "images": len(images),
+              "skipped_unreadable": len(images.skipped),
+              "listing_sha256": hashlib.sha256(listing.encode()).hexdigest()}
+    return spec, record, warnings
+
+
+def _source_identity(src: Source) -> str:
+    if src.manifest is not None:
+        return src.manifest["key"]
+    from toolkit.artifacts import sha256_file
+    return sha256_file(src.model_file) + sha256_file(src.params_file)
+
+
+def quantize(cfg: QuantConfig) -> QuantResult:
+    """Quantize ``cfg.model_dir`` into ``NAME_int8/``; skipped when the same result is already there."""
+    from toolkit.paddle_env import tool_versions
+    algo = check_algo(cfg.algo)
+    check_target(cfg.target)
+    if cfg.batch_size < 1:
+        raise MliteError(f"--batch-size must be at least 1 (got {cfg.batch_size})")
+    src = load_source(cfg.model_dir)
+    if cfg.qat_train is not None and src.manifest is None:
+        raise MliteError("--qat needs a model exported by 'mlite export' (it retrains the architecture); "
+                         f"{str(cfg.model_dir)!r} has no mlite manifest")
+    calib_spec, calib_record, warnings = calibration(src, cfg)
+    out_root = ensure_writable_dir(Path(cfg.out) if cfg.out else src.directory.parent)
+    name = f"{src.name}_int8"
+    final = out_root / name
+    method = "qat" if cfg.qat_train is not None else "ptq"
+    settings = {"recipe": RECIPE_VERSION, "source": _source_identity(src), "method": method, "algo": algo,
+                "batch_size": cfg.batch_size, "calibration": calib_record, "target": cfg.target, "onnx": cfg.onnx,
+                "op_types": OP_TYPES, "tools": tool_versions()}
+    if method == "qat":
+        qat_data = data.open_folder(cfg.qat_train, src.preprocess, need_labels=True, what="--train folder")
+        settings["qat"] = {"train": qat_data.describe(), "epochs": cfg.qat_epochs, "lr": cfg.qat_lr}
+    key = settings_key(settings)
+    done = is_complete(final, key)
+    if done is not None:
+        return QuantResult(name, final, True, done.to_dict(), done.artifacts, warnings)
+    n_steps = 3 + int(cfg.onnx)
+    with Steps(f"int8 {src.name}", n_steps, show=cfg.progress) as steps, staging_dir(final) as tmp:
+        with steps.step(method):
+            if method == "qat":
+                from .qat import quant_aware_train
+                info = quant_aware_train(src, qat_data, tmp, epochs=cfg.qat_epochs, lr=cfg.qat_lr,
+                                         batch_size=cfg.batch_size)
+            else:
+                info = _run_ptq(src, tmp, algo, cfg.batch_size, calib_spec)
+        manifest = _finish(src, cfg, name, tmp, steps, settings, key, calib_record, info, method)
+    return QuantResult(name, final, False, manifest.to_dict(), manifest.artifacts, warnings)
+
+
+def _run_ptq(src: Source, tmp: Path, algo: str, batch_size: int, calib_spec: dict) -> dict:
+    from converters.proc import run_worker
+    job = {"model_dir": str(src.directory), "model_filename": src.model_file.name,
+           "params_filename": src.params_file.name, "out_dir": str(tmp), "algo": algo,
+           "batch_size": batch_size, "calib": calib_spec, "feed_name": _feed_name(src), "op_types": OP_TYPES}
+    with tempfile.TemporaryDirectory(prefix="mlite-ptq-") as work:
+        job_file = Path(work) / "job.json"
+        job_file.write_text(json.dumps(job))
+        proc = run_worker(["-m", "quant.ptq_worker", str(job_file)], what="PaddleSlim quant_post_static",
+                          timeout=3600)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _feed_name(src: Source) -> str:
+    from converters import compat
+    prog = compat._pb().ProgramDesc()
+    prog.ParseFromString(src.model_file.read_bytes())
+    return next(op.outputs[0].arguments[0] for op in prog.blocks[0].ops if op.type == "feed")
+
+
+def _finish(src, cfg, name, tmp: Path, steps: Steps, settings, key, calib_record, info, method) -> Manifest:
+    from converters import lite
+    from . import checks
+    with steps.step("opt arm"):
+        opt = lite.optimize(tmp / MODEL_FILE, tmp / PARAMS_FILE, lite.TARGETS["arm"], tmp / f"{name}.nb")
+    arts = [Artifact.of(tmp, MODEL_FILE, "paddle-program-int8", "any"),
+            Artifact.of(tmp, PARAMS_FILE, "paddle-params", "any"),
+            Artifact.of(tmp, f"{name}.nb", "paddle-lite-nb", "arm")]
+    onnx_info = None
+    if cfg.onnx:
+        from converters import onnx as onnx_conv
+        with steps.step("onnx"):
+            onnx_info = onnx_conv.to_onnx(tmp, MODEL_FILE, PARAMS_FILE, tmp / f"{name}.onnx")
+        arts.append(Artifact.of(tmp, f"{name}.onnx", "onnx-qdq", "any"))
+    with steps.step("check"):
+        report = checks.int8_checks(src, tmp, f"{name}.onnx" if cfg.onnx else None)
+    nb_bytes = arts[2].bytes
+    manifest = Manifest(
+        stage=STAGE, model=name, key=key, settings=settings, tools=settings["tools"], artifacts=arts,
+        extra={"mlite_version": __version__, "precision": "int8", "method": method,
+               "source": {"directory": str(src.directory.resolve()), "model": src.name,
+                          "relative": _relative(src.directory, tmp.parent / name)},
+               "weights": (src.manifest or {}).get("weights", {"kind": src.weights_kind,
+                                                               "label": f"{src.weights_kind} weights"}),
+               "params": src.params, "bytes_per_param": round(nb_bytes / max(src.params, 1), 4),
+               "input_shape": list(src.input_shape), "preprocess": src.preprocess.to_dict(),
+               "num_classes": (src.manifest or {}).get("num_classes"), "family": (src.manifest or {}).get("family"),
+               "arch": (src.manifest or {}).get("arch"), "module": (src.manifest or {}).get("module"),
+               "calibration": calib_record, "algo": settings["algo"], "quant_seconds": info.get("seconds"),
+               "compat_fixes": opt.compat_fixes, "onnx": onnx_info, "checks": report,
+               "timings_s": dict(steps.timings)})
+    manifest.write(tmp)
+    return manifest
+
+
+def _relative(source_dir: Path, final: Path) -> str:
+    import os
+    return os.path.relpath(source_dir.resolve(), final.resolve().parent.resolve() / final.name)

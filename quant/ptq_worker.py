@@ -1,0 +1,68 @@
+"""Subprocess worker: PaddleSlim post-training quantization (static mode, noisy, can abort).
+
+``python -m quant.ptq_worker JOB.json`` — the job names the source model, output dir, algorithm
+and calibration batches (image files + preprocessing, or a synthetic spec). Prints a JSON line.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _batches(calib: dict, batch_size: int):
+    from quant import data
+    if calib["kind"] == "synthetic":
+        yield from (b[0] for b in data.synthetic_batches(tuple(calib["shape"]), calib["count"], batch_size,
+                                                         calib["seed"]))
+        return
+    pp = data.Preprocess.from_dict(calib["preprocess"])
+    files = [Path(f) for f in calib["files"]]
+    ds = data.ImageSet(files, None, pp, Path(calib["root"]))
+    yield from (b[0] for b in ds.batches(batch_size))
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    from toolkit.paddle_env import import_paddle
+    paddle = import_paddle()
+    paddle.enable_static()
+    from paddleslim.quant import quant_post_static
+
+    class CalibLoader(paddle.io.DataLoader):
+        """The io.DataLoader Paddle 2.6's PTQ demands, fed from our own batches (re-iterable)."""
+
+        def __init__(self, feed_name: str, n: int):
+            self.feed_name, self.n = feed_name, n
+
+        def __iter__(self):
+            for x in _batches(job["calib"], job["batch_size"]):
+                yield {self.feed_name: x}
+
+        def __call__(self):
+            return iter(self)
+
+        def __len__(self):
+            return self.n
+
+    n_batches = -(-job["calib"]["count"] // job["batch_size"])
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    t0 = time.perf_counter()
+    noise = io.StringIO()
+    with contextlib.redirect_stderr(noise), contextlib.redirect_stdout(noise):
+        quant_post_static(
+            exe, job["model_dir"], job["out_dir"], data_loader=CalibLoader(job["feed_name"], n_batches),
+            model_filename=job["model_filename"], params_filename=job["params_filename"],
+            save_model_filename="inference.pdmodel", save_params_filename="inference.pdiparams",
+            batch_size=job["batch_size"], batch_nums=n_batches, algo=job["algo"],
+            weight_quantize_type="channel_wise_abs_max", onnx_format=True,
+            quantizable_op_type=job["op_types"])
+    print(json.dumps({"seconds": round(time.perf_counter() - t0, 3), "batches": n_batches}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

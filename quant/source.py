@@ -1,0 +1,84 @@
+"""What the quantizer knows about an FP32 inference-model directory (mlite export or a user's own)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolkit.artifacts import read_manifest
+from toolkit.errors import MliteError
+
+from .data import Preprocess
+
+QUANT_OP_PREFIXES = ("quantize_linear", "dequantize_linear", "fake_quantize", "fake_dequantize",
+                     "fake_channel_wise", "quantize", "dequantize")
+
+
+class AlreadyQuantized(MliteError):
+    """The source program already holds quantization ops."""
+
+
+@dataclass
+class Source:
+    directory: Path
+    name: str
+    model_file: Path
+    params_file: Path
+    input_shape: tuple[int, int, int, int]
+    preprocess: Preprocess
+    weights_kind: str          # random | pretrained | file | unknown
+    params: int
+    manifest: dict | None
+
+    @property
+    def random_weights(self) -> bool:
+        return self.weights_kind == "random"
+
+
+def _program_facts(model_file: Path) -> tuple[list[str], tuple, int]:
+    """(op types, input shape with batch 1, parameter count) from a serialized program."""
+    from converters import compat
+    pb = compat._pb()
+    prog = pb.ProgramDesc()
+    prog.ParseFromString(model_file.read_bytes())
+    block = prog.blocks[0]
+    ops = [op.type for b in prog.blocks for op in b.ops]
+    feed_targets = [op.outputs[0].arguments[0] for op in block.ops if op.type == "feed"]
+    vars_by_name = {v.name: v for v in block.vars}
+    shape: tuple = ()
+    if feed_targets and feed_targets[0] in vars_by_name:
+        dims = list(vars_by_name[feed_targets[0]].type.lod_tensor.tensor.dims)
+        shape = tuple(1 if d < 0 else int(d) for d in dims)
+    params = 0
+    for v in block.vars:
+        if v.persistable and v.type.type == pb.VarType.LOD_TENSOR and v.name not in ("feed", "fetch"):
+            n = 1
+            for d in v.type.lod_tensor.tensor.dims:
+                n *= max(int(d), 1)
+            params += n
+    return ops, shape, params
+
+
+def load_source(model_dir: Path) -> Source:
+    from .runtime import find_paddle_model
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise MliteError(f"--model-dir {str(model_dir)!r} is not a directory; pass the folder 'mlite export' wrote")
+    model_file, params_file = find_paddle_model(model_dir)
+    ops, shape, params = _program_facts(model_file)
+    quant_ops = sorted({o for o in ops if o.startswith(QUANT_OP_PREFIXES)})
+    if quant_ops:
+        raise AlreadyQuantized(f"{str(model_dir)!r} is already quantized (it has {', '.join(quant_ops[:2])} ops); "
+                               "quantize the FP32 model instead")
+    m = read_manifest(model_dir)
+    md = m.to_dict() if m is not None else None
+    if md is not None and md.get("stage") == "export":
+        shape = tuple(md["input_shape"])
+        return Source(model_dir, md["model"], model_file, params_file, shape,
+                      Preprocess.from_dict(md["preprocess"]), md["weights"]["kind"], md["params"], md)
+    if len(shape) != 4 or shape[1] != 3:
+        raise MliteError(f"{str(model_dir)!r}: the model's input is {list(shape)}, not an NCHW RGB image; "
+                         "mlite quantizes image classifiers only")
+    name = model_dir.name if re.match(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", model_dir.name) else "model"
+    return Source(model_dir, name, model_file, params_file, shape, Preprocess.for_input_size(shape[-1]),
+                  "unknown", params, None)

@@ -1,0 +1,22 @@
+"""Session fixtures for integration tests: the digits model is trained once per test session."""
+import json
+
+import pytest
+
+from tests.conftest import run_mlite
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory):
+    from tests.fixtures.digits import train_digits
+    return train_digits(tmp_path_factory.mktemp("digits"))
+
+
+@pytest.fixture(scope="session")
+def digits_export(digits, tmp_path_factory):
+    """FP32 + INT8 (PTQ, default algo hist, 200 calibration images) exports of the digits model, with ONNX."""
+    out = tmp_path_factory.mktemp("digits_out")
+    p = run_mlite("export", "--model", "MobileNetV3_small_x0_35", "--weights", digits.weights, "--image-size", 32,
+                  "--int8", "--calib", digits.train, "--calib-size", 200, "--onnx", "--out", out, "--json")
+    assert p.returncode == 0, p.stderr
+    return out, json.loads(p.stdout)
