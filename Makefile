@@ -49,6 +49,7 @@ test-fast: install
 bench: install
 	$(PY) -m benchmarks.cli_startup
 	$(PY) -m benchmarks.export_fp32
+	$(PY) -m benchmarks.int8
 
 clean:
 	rm -rf $(DEMO_OUT) mlite_out .pytest_cache

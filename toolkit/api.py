@@ -78,3 +78,36 @@ def evaluate(model_dir: Path | str, data: Path | str, labels: Path | str | None 
     """Top-1/top-5 on the host (INT8 via Paddle's executor or ONNX Runtime, never Lite x86)."""
     from quant.evaluate import evaluate as run
     return run(Path(model_dir), Path(data), Path(labels) if labels else None, limit, backend)
+
+
+def devices() -> list[dict]:
+    """Every adb device with its state and, when usable, model, SoC, ABI, Android version, free space."""
+    from .devices import adb
+    from .devices.errors import DeviceError
+    rows = []
+    for d in adb.list_devices():
+        row = {"serial": d.serial, "state": d.state, **{k: d.attrs.get(k) for k in ("product", "transport_id")}}
+        if d.state == "device":
+            try:
+                row.update(adb.AdbDevice(d.serial).info().to_dict())
+            except DeviceError as e:
+                row["error"] = str(e)
+        rows.append(row)
+    return rows
+
+
+def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[int] | None = None,
+         warmup: int = 10, repeats: int = 30, power_mode: int = 0, runner: Path | str | None = None,
+         remote_dir: str | None = None, cooldown: float = 0.0, timeout: float = 300.0, keep: bool = False,
+         progress: bool = True):
+    """Benchmark a model on adb devices; returns one DeviceRun per device."""
+    from .push import PushConfig, push as run
+    return run(PushConfig(Path(model_dir), serials, threads or [1, 2, 4], warmup, repeats, power_mode,
+                          Path(runner) if runner else None, remote_dir, cooldown, timeout, keep, progress))
+
+
+def bench_local(model_dir: Path | str, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,
+                progress: bool = True):
+    """Host benchmark: Paddle Lite x86 and ONNX Runtime side by side."""
+    from .local_bench import bench_local as run
+    return run(Path(model_dir), backends, threads, warmup, repeats, progress=progress)

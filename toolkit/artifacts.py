@@ -91,11 +91,18 @@ def is_complete(directory: Path, key: str) -> Manifest | None:
     return m
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp creates 0600; published files get normal modes
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -123,6 +130,7 @@ def staging_dir(final: Path) -> Iterator[Path]:
     On any exception (Ctrl-C included) the temp dir is removed and ``final`` is untouched.
     """
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
+    os.chmod(tmp, 0o777 & ~_umask())         # mkdtemp creates 0700
     try:
         yield tmp
         publish_dir(tmp, final)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -198,3 +199,108 @@ def eval_cmd(model_dir, data, labels, limit, backend, as_json) -> None:
     if r.agreement is not None:
         click.echo(f"FP32 source: top-1 {r.fp32_top1:.2%}  top-5 {r.fp32_top5:.2%}  drop {r.top1_drop:+.2f} points  "
                    f"top-1 agreement {r.agreement:.2%}")
+
+
+def _int_list(value: str, flag: str) -> list[int]:
+    from .errors import MliteError
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise MliteError(f"{flag} {value!r}: expected comma-separated integers, e.g. 1,2,4") from None
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def devices(as_json: bool) -> None:
+    """List adb devices: state, model, SoC, ABI, Android version, free space in /data/local/tmp."""
+    from . import api
+    rows = api.devices()
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("no adb devices (connect a phone with USB debugging on, or 'adb connect HOST:PORT')")
+    for r in rows:
+        if r["state"] != "device":
+            click.echo(f"{r['serial']:<24} {r['state']}")
+            continue
+        free = f"{r['free_bytes'] / 1e9:.1f} GB free" if r.get("free_bytes") is not None else "free space ?"
+        soc = r.get("soc_name") or r.get("soc") or "?"
+        click.echo(f"{r['serial']:<24} device  {r.get('model') or '?'}  {soc} ({r.get('soc')})  {r.get('abi')}  "
+                   f"Android {r.get('android')}  {free}")
+
+
+def _print_bench_rows(results) -> None:
+    click.echo(f"{'device':<22} {'model':<30} {'backend':<11} {'thr':>3} {'avg ms':>9} {'min':>8} {'max':>8} "
+               f"{'p50':>8} {'p90':>8} {'init':>8} {'MB':>7}")
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    for r in results:
+        p = r.perf
+        click.echo(f"{r.device.get('model') or r.device['serial']:<22.22} {r.model:<30.30} {r.backend:<11} "
+                   f"{r.threads:>3} {p['avg_ms']:>9.2f} {p['min_ms']:>8.2f} {p['max_ms']:>8.2f} {fmt(p['p50_ms']):>8} "
+                   f"{fmt(p['p90_ms']):>8} {fmt(p['init_ms']):>8} {r.storage_bytes / 1e6:>7.2f}")
+
+
+@main.command()
+@click.option("--adb", "use_adb", is_flag=True, required=True, help="Benchmark on adb devices (required).")
+@click.option("--model-dir", required=True, type=click.Path(), help="Artifact directory with one .nb.")
+@click.option("--serial", "serials", multiple=True, help="Device serial (repeatable) or 'all'; default ANDROID_SERIAL or the only device.")
+@click.option("--threads", default="1,2,4", show_default=True, help="Thread counts.")
+@click.option("--warmup", default=10, show_default=True)
+@click.option("--repeats", default=30, show_default=True)
+@click.option("--power-mode", default=0, show_default=True, help="Paddle Lite power mode (0 = high performance).")
+@click.option("--runner", type=click.Path(), help="benchmark_bin for the device (default: MLITE_RUNNER, cache, or mlite-runner on x86).")
+@click.option("--remote-dir", help="Device directory (default /data/local/tmp/mlite).")
+@click.option("--cooldown", default=0.0, show_default=True, help="Seconds to rest between runs (thermal).")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds allowed per runner run.")
+@click.option("--keep", is_flag=True, help="Leave the pushed files on the device.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def push(use_adb, model_dir, serials, threads, warmup, repeats, power_mode, runner, remote_dir, cooldown, timeout,
+         keep, as_json) -> None:
+    """Push a .nb and the runner to adb devices, benchmark at each thread count, collect the results."""
+    from . import api
+    from .errors import MliteError
+    runs = api.push(model_dir, serials=list(serials) or None, threads=_int_list(threads, "--threads"), warmup=warmup,
+                    repeats=repeats, power_mode=power_mode, runner=runner, remote_dir=remote_dir, cooldown=cooldown,
+                    timeout=timeout, keep=keep, progress=not as_json)
+    failed = [r for r in runs if r.error]
+    if as_json:
+        _print_json([r.to_dict() for r in runs])
+        if failed:
+            sys.exit(failed and 1)
+        return
+    ok = [res for r in runs for res in r.results]
+    if ok:
+        _print_bench_rows(ok)
+        click.echo(f"results: {Path(model_dir) / 'bench'}")
+    if failed:
+        if len(failed) == 1 and not ok:
+            raise MliteError(failed[0].error)
+        for r in failed:
+            click.echo(f"mlite: error: {r.error}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--local", "use_local", is_flag=True, required=True, help="Benchmark on this host (required).")
+@click.option("--model-dir", required=True, type=click.Path(), help="Artifact directory (x86 .nb and/or .onnx).")
+@click.option("--backend", "backends", default="lite,onnxruntime", show_default=True, help="lite, onnxruntime.")
+@click.option("--threads", default="1,2", show_default=True, help="Thread counts.")
+@click.option("--warmup", default=10, show_default=True)
+@click.option("--repeats", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def bench(use_local, model_dir, backends, threads, warmup, repeats, as_json) -> None:
+    """Run the benchmark_bin contract on this host: Paddle Lite x86 and ONNX Runtime side by side."""
+    from . import api
+    res = api.bench_local(model_dir, backends=[b.strip() for b in backends.split(",") if b.strip()],
+                          threads=_int_list(threads, "--threads"), warmup=warmup, repeats=repeats,
+                          progress=not as_json)
+    if as_json:
+        _print_json(res.to_dict())
+        return
+    _print_bench_rows(res.results)
+    for t, ratio in res.ratios.items():
+        click.echo(f"threads={t}: Paddle Lite x86 / ONNX Runtime latency = {ratio:.2f}")

@@ -38,6 +38,11 @@ class Steps:
         """The underlying rich Progress (for byte-level sub-tasks such as downloads), or None."""
         return self._progress
 
+    def advance(self) -> None:
+        """Count one unit of work done outside ``step`` (e.g. from worker threads)."""
+        if self._progress:
+            self._progress.advance(self._task)
+
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
         if self._progress:

@@ -53,3 +53,12 @@ def test_unwritable_output_is_one_clear_error(tmp_path):
     f.write_text("x")
     with pytest.raises(OutputError, match="cannot write to --out"):
         ensure_writable_dir(f / "sub")
+
+
+def test_published_files_and_dirs_get_normal_modes(tmp_path):
+    import os
+    final = _make(tmp_path)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert final.stat().st_mode & 0o777 == 0o777 & ~mask
+    assert (final / "manifest.json").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,0 +1,102 @@
+"""Benchmark: INT8 (PaddleSlim PTQ) for the zoo and accuracy on the digits data.
+
+1. Every zoo model (random weights, synthetic calibration, arm): INT8 .nb size, bytes/parameter
+   (goal <= 1.2), PTQ seconds, size vs FP32.
+2. Digits: MobileNetV3_small_x0_35 trained here (32x32, 10 classes); FP32 vs INT8 top-1 for each
+   calibration algorithm, with drop and top-1 agreement (Paddle executor), and ONNX Runtime's QDQ top-1.
+Writes benchmarks/results/int8.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GOAL_BYTES_PER_PARAM = 1.2
+
+
+def zoo_sizes(names, work: Path) -> list[dict]:
+    from toolkit import api
+    from toolkit.errors import MliteError
+    rows = []
+    for i, name in enumerate(names, 1):
+        t0 = time.perf_counter()
+        try:
+            res = api.export(name, weights="random", out=work, int8=api.Int8Options(), progress=False)
+        except MliteError as e:
+            rows.append({"model": name, "ok": False, "error": str(e)})
+            print(f"[{i}/{len(names)}] {name}: FAILED {e}", flush=True)
+            continue
+        m8, m32 = res.int8.manifest, res.fp32.manifest
+        nb8 = next(a for a in m8["artifacts"] if a["format"] == "paddle-lite-nb")["bytes"]
+        nb32 = next(a for a in m32["artifacts"] if a["format"] == "paddle-lite-nb")["bytes"]
+        row = {"model": res.int8.model, "ok": True, "params": m8["params"], "int8_nb_bytes": nb8,
+               "fp32_nb_bytes": nb32, "int8_mb": round(nb8 / 1e6, 3), "bytes_per_param": m8["bytes_per_param"],
+               "within_goal": m8["bytes_per_param"] <= GOAL_BYTES_PER_PARAM, "size_ratio_vs_fp32": round(nb8 / nb32, 3),
+               "ptq_s": m8["quant_seconds"], "total_s": round(time.perf_counter() - t0, 1)}
+        rows.append(row)
+        print(f"[{i}/{len(names)}] {row['model']:<36} {row['int8_mb']:6.2f} MB  {row['bytes_per_param']:.3f} B/param  "
+              f"x{row['size_ratio_vs_fp32']:.3f} of FP32  PTQ {row['ptq_s']:.1f} s", flush=True)
+    return rows
+
+
+def digits_table(work: Path, algos) -> dict:
+    from tests.fixtures.digits import MODEL, train_digits
+    from toolkit import api
+    t0 = time.perf_counter()
+    d = train_digits(work / "digits")
+    train_s = round(time.perf_counter() - t0, 1)
+    out = work / "digits_out"
+    fp32 = api.export(MODEL, weights=str(d.weights), image_size=32, onnx=True, out=out, progress=False).fp32
+    rows = []
+    for algo in algos:
+        t1 = time.perf_counter()
+        q = api.quantize(fp32.directory, out=out / algo, onnx=True, progress=False,
+                         options=api.Int8Options(calib=d.train, calib_size=200, algo=algo))
+        ptq_s = round(time.perf_counter() - t1, 1)
+        r = api.evaluate(q.directory, d.test)
+        ort = api.evaluate(q.directory, d.test, backend="onnxruntime")
+        rows.append({"algo": algo, "fp32_top1": r.fp32_top1, "int8_top1": r.top1, "drop_points": r.top1_drop,
+                     "agreement": r.agreement, "onnxruntime_int8_top1": ort.top1, "ptq_s": ptq_s,
+                     "int8_nb_bytes": next(a.bytes for a in q.artifacts if a.format == "paddle-lite-nb")})
+        print(f"digits {algo:<8} FP32 {r.fp32_top1:.2%}  INT8 {r.top1:.2%}  drop {r.top1_drop:+.2f}  "
+              f"agree {r.agreement:.2%}  ORT-QDQ {ort.top1:.2%}  PTQ {ptq_s:.1f} s", flush=True)
+    return {"model": MODEL, "train_images": sum(1 for _ in d.train.rglob("*.png")),
+            "test_images": sum(1 for _ in d.test.rglob("*.png")), "train_s": train_s,
+            "calibration_images": 200, "rows": rows}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--models", help="comma-separated subset (default: all 37)")
+    ap.add_argument("--skip-zoo", action="store_true")
+    ap.add_argument("--skip-digits", action="store_true")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "int8.json"))
+    args = ap.parse_args(argv)
+    from quant.ptq import ALGOS
+    from toolkit import zoo
+    names = args.models.split(",") if args.models else list(zoo.registry())
+    # An _int8 zoo name and its base give the same INT8 model: run each INT8 model once.
+    names = [n for n in names if not (f"{n}_int8" in names)]
+    result = {"goal_bytes_per_param": GOAL_BYTES_PER_PARAM}
+    with tempfile.TemporaryDirectory(prefix="mlite-bench-int8-") as work:
+        if not args.skip_zoo:
+            rows = zoo_sizes(names, Path(work))
+            ok = [r for r in rows if r["ok"]]
+            result["zoo"] = {"rows": rows, "models": len(rows), "ok": len(ok),
+                             "within_goal": sum(r["within_goal"] for r in ok)}
+            print(json.dumps({k: v for k, v in result["zoo"].items() if k != "rows"}), flush=True)
+        if not args.skip_digits:
+            result["digits"] = digits_table(Path(work), list(ALGOS))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    zoo_ok = args.skip_zoo or result["zoo"]["ok"] == result["zoo"]["models"]
+    return 0 if zoo_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""AdbDevice: a phone (or anything that speaks ADB) driven through the real `adb` client."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .base import Device, DeviceInfo, ShellResult, quote_argv, soc_name
+from .errors import (AdbMissing, AmbiguousDevice, DeviceError, DeviceLost, DeviceNotReady, NoDevice, NoSpace,
+                     UnknownSerial)
+
+EXIT_MARK = "__MLITE_EXIT__"
+SEP_MARK = "__MLITE_SEP__"
+MAX_SHELL = 4000            # adb refuses shell commands over 4096 bytes
+PROPS = ["ro.product.model", "ro.product.manufacturer", "ro.soc.model", "ro.board.platform",
+         "ro.product.cpu.abi", "ro.build.version.release"]
+
+
+def adb_path() -> str | None:
+    return os.environ.get("MLITE_ADB") or shutil.which("adb")
+
+
+def _adb() -> str:
+    path = adb_path()
+    if path is None:
+        raise AdbMissing("adb not found on PATH: install Debian's 'adb' package ('make install' does), "
+                         "or point MLITE_ADB at Android platform-tools' adb")
+    return path
+
+
+@dataclass
+class Listed:
+    serial: str
+    state: str
+    attrs: dict[str, str]
+
+
+def list_devices(timeout: float = 30) -> list[Listed]:
+    """`adb devices -l`, parsed (starts the adb server if needed)."""
+    try:
+        p = subprocess.run([_adb(), "devices", "-l"], capture_output=True, text=True, errors="replace",
+                           stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise DeviceError(f"'adb devices' did not answer within {timeout:.0f} s; restart it with 'adb kill-server'") from None
+    if p.returncode != 0:
+        raise DeviceError(f"'adb devices' failed: {(p.stderr or p.stdout).strip().splitlines()[-1:]}")
+    out = []
+    for line in p.stdout.splitlines():
+        if not line.strip() or line.startswith(("List of devices", "*")):
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        attrs = dict(w.split(":", 1) for w in parts[2:] if ":" in w)
+        state = parts[1] if parts[1] != "no" else "no permissions"
+        out.append(Listed(parts[0], state, attrs))
+    return out
+
+
+_STATE_HELP = {
+    "unauthorized": "unlock the phone and accept the 'Allow USB debugging' prompt, then retry",
+    "offline": "reconnect it (unplug/replug, or 'adb reconnect'), then retry",
+    "no permissions": "fix USB permissions (udev rules) or run 'adb kill-server' as the right user",
+}
+
+
+def _check_state(d: Listed) -> Listed:
+    if d.state != "device":
+        raise DeviceNotReady(f"device {d.serial} is {d.state}: {_STATE_HELP.get(d.state, 'wait for it to be ready')}")
+    return d
+
+
+def resolve(serials: list[str] | None) -> list["AdbDevice"]:
+    """The devices to use: explicit serials, 'all', ANDROID_SERIAL, or the only one attached."""
+    listed = list_devices()
+    by_serial = {d.serial: d for d in listed}
+    if serials == ["all"]:
+        ready = [d for d in listed if d.state == "device"]
+        if not ready:
+            raise NoDevice("no usable adb device" + (f" ({', '.join(f'{d.serial} {d.state}' for d in listed)})"
+                                                     if listed else "") +
+                           ": connect a phone with USB debugging on, or 'adb connect HOST:PORT'")
+        return [AdbDevice(d.serial) for d in ready]
+    if not serials and os.environ.get("ANDROID_SERIAL"):
+        serials = [os.environ["ANDROID_SERIAL"]]
+    if serials:
+        chosen = []
+        for s in dict.fromkeys(serials):
+            if s not in by_serial:
+                known = ", ".join(by_serial) or "none"
+                raise UnknownSerial(f"no adb device with serial {s!r} (attached: {known}); check 'mlite devices'")
+            chosen.append(AdbDevice(_check_state(by_serial[s]).serial))
+        return chosen
+    if not listed:
+        raise NoDevice("no adb device attached: connect a phone with USB debugging on, or 'adb connect HOST:PORT'")
+    if len(listed) > 1:
+        raise AmbiguousDevice(f"{len(listed)} adb devices attached ({', '.join(by_serial)}): pass --serial S "
+                              "(several allowed) or --serial all")
+    return [AdbDevice(_check_state(listed[0]).serial)]
+
+
+class AdbDevice(Device):
+    kind = "adb"
+    default_remote_dir = "/data/local/tmp/mlite"
+
+    def __init__(self, serial: str):
+        self.serial = serial
+        self._adb = _adb()
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return adb_path() is not None
+
+    # ---- low level ----------------------------------------------------------------------------
+    def _classify(self, text: str, what: str) -> DeviceError:
+        t = text.lower()
+        last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "no output")
+        if "no space left" in t:
+            return NoSpace(f"device {self.serial} has no space left for {what} ({last}); "
+                           "free space on it or pass --remote-dir on a bigger partition")
+        if "unauthorized" in t:
+            return DeviceNotReady(f"device {self.serial} is unauthorized: {_STATE_HELP['unauthorized']}")
+        if "offline" in t or "not found" in t or "closed" in t or "protocol fault" in t or "reset" in t:
+            return DeviceLost(f"device {self.serial} was lost during {what} ({last}); reconnect it and rerun")
+        return DeviceError(f"adb {what} on {self.serial} failed: {last}")
+
+    def _run(self, args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
+        p = subprocess.run([self._adb, "-s", self.serial, *args], capture_output=True, text=True, errors="replace",
+                           stdin=subprocess.DEVNULL, timeout=timeout)
+        if p.returncode != 0 and EXIT_MARK not in p.stdout:
+            raise self._classify(p.stderr + "\n" + p.stdout, what)
+        return p
+
+    def _shell_raw(self, command: str, timeout: float, what: str) -> ShellResult:
+        """Run a command line whose words are already quoted; the exit status comes from a marker
+        (works with shell v1, which always exits 0, and v2)."""
+        line = f"{command} 2>&1; echo {EXIT_MARK}$?"
+        if len(line.encode()) > MAX_SHELL:
+            raise DeviceError(f"shell command for {what} is {len(line)} bytes; adb allows 4096: use a shorter "
+                              "--remote-dir or model path")
+        p = self._run(["shell", line], timeout, what)
+        m = re.search(rf"{EXIT_MARK}(\d+)\s*$", p.stdout)
+        if m is None:
+            raise DeviceLost(f"device {self.serial} stopped answering during {what}; reconnect it and rerun")
+        return ShellResult(int(m.group(1)), p.stdout[:m.start()] + p.stderr)
+
+    # ---- Device -----------------------------------------------------------------------------
+    def shell(self, argv: list[str], timeout: float) -> ShellResult:
+        return self._shell_raw(quote_argv(argv), timeout, what=f"'{argv[0]}'")
+
+    def push(self, local: Path, remote: str, timeout: float = 600) -> None:
+        self._run(["push", str(local), remote], timeout, what=f"push of {Path(local).name}")
+
+    def pull(self, remote: str, local: Path, timeout: float = 600) -> None:
+        self._run(["pull", remote, str(local)], timeout, what=f"pull of {remote}")
+
+    def info(self) -> DeviceInfo:
+        parts = [quote_argv(["getprop", p]) for p in PROPS] + [quote_argv(["df", "-k", "/data/local/tmp"])]
+        r = self._shell_raw(f"; echo {SEP_MARK}; ".join(parts), timeout=60, what="device info")
+        chunks = [c.strip() for c in r.output.split(SEP_MARK)]
+        vals = dict(zip(PROPS, [c or None for c in chunks[:len(PROPS)]]))
+        free = None
+        df_lines = chunks[-1].splitlines() if len(chunks) > len(PROPS) else []
+        if len(df_lines) >= 2:
+            cols = df_lines[-1].split()
+            try:
+                free = int(cols[3]) * 1024
+            except (IndexError, ValueError):
+                free = None
+        soc = vals["ro.soc.model"] or vals["ro.board.platform"]
+        return DeviceInfo(serial=self.serial, kind="adb", model=vals["ro.product.model"],
+                          manufacturer=vals["ro.product.manufacturer"], soc=soc,
+                          soc_name=soc_name(vals["ro.soc.model"], vals["ro.board.platform"]),
+                          abi=vals["ro.product.cpu.abi"], android=vals["ro.build.version.release"], free_bytes=free)

@@ -1,0 +1,232 @@
+"""`mlite push --adb` / `mlite bench --local`: put a model and the runner on a device, run, collect."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import posixpath
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .artifacts import read_manifest, sha256_file, write_text_atomic
+from .bench import BenchResult, RunnerError, RunnerSettings, parse_output
+from .devices.base import Device, DeviceInfo
+from .errors import MliteError
+
+_SAFE_REMOTE = re.compile(r"^/[A-Za-z0-9._/+-]+$")
+ARM_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi")
+
+
+@dataclass
+class PushConfig:
+    model_dir: Path
+    serials: list[str] | None = None
+    threads: list[int] = field(default_factory=lambda: [1, 2, 4])
+    warmup: int = 10
+    repeats: int = 30
+    power_mode: int = 0
+    runner: Path | None = None
+    remote_dir: str | None = None
+    cooldown: float = 0.0
+    timeout: float = 300.0
+    keep: bool = False
+    progress: bool = True
+
+
+@dataclass
+class DeviceRun:
+    device: DeviceInfo
+    results: list[BenchResult] = field(default_factory=list)
+    error: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"device": self.device.to_dict(), "results": [r.to_dict() for r in self.results],
+                "error": self.error, "result_files": self.files}
+
+
+@dataclass
+class Model:
+    name: str
+    nb: Path
+    target: str | None
+    precision: str
+    weights: str
+    input_shape: tuple[int, ...]
+    sha256: str
+
+
+def find_model(model_dir: Path) -> Model:
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise MliteError(f"--model-dir {str(model_dir)!r} is not a directory; pass the folder 'mlite export' wrote")
+    nbs = sorted(model_dir.glob("*.nb"))
+    if not nbs:
+        raise MliteError(f"{str(model_dir)!r} has no .nb model: run 'mlite export --model NAME' first "
+                         "(it writes OUT/NAME/NAME.nb)")
+    if len(nbs) > 1:
+        raise MliteError(f"{str(model_dir)!r} holds {len(nbs)} .nb files; keep one per model directory")
+    m = read_manifest(model_dir)
+    md = m.to_dict() if m else {}
+    target = next((a.target for a in m.artifacts if a.path == nbs[0].name), None) if m else None
+    return Model(name=md.get("model", nbs[0].stem), nb=nbs[0], target=target,
+                 precision=md.get("precision", "unknown"),
+                 weights=md.get("weights", {}).get("label", "unknown weights"),
+                 input_shape=tuple(md.get("input_shape", (1, 3, 224, 224))), sha256=sha256_file(nbs[0]))
+
+
+def validate_settings(cfg: PushConfig) -> None:
+    if not cfg.threads or any(t < 1 or t > 64 for t in cfg.threads):
+        raise MliteError(f"--threads {cfg.threads}: give thread counts between 1 and 64, e.g. --threads 1,2,4")
+    if cfg.warmup < 0 or cfg.repeats < 1:
+        raise MliteError("--warmup must be >= 0 and --repeats >= 1")
+    if cfg.timeout <= 0 or cfg.cooldown < 0:
+        raise MliteError("--timeout must be > 0 and --cooldown >= 0 seconds")
+    if cfg.remote_dir is not None and (not _SAFE_REMOTE.match(cfg.remote_dir) or ".." in cfg.remote_dir.split("/")):
+        raise MliteError(f"--remote-dir {cfg.remote_dir!r} must be an absolute path of letters, digits and ._+-/ "
+                         "without '..' (e.g. /data/local/tmp/mlite)")
+
+
+def default_runner(info: DeviceInfo) -> Path:
+    """The runner for a device: MLITE_RUNNER, a cached benchmark_bin for ARM, or mlite-runner on x86."""
+    env = os.environ.get("MLITE_RUNNER")
+    if env:
+        return Path(env)
+    if info.abi in ARM_ABIS:
+        from .weights import mlite_home
+        cached = mlite_home() / "runners" / f"benchmark_bin-{info.abi}"
+        if cached.is_file():
+            return cached
+        raise RunnerError(
+            f"device {info.serial} is {info.abi}: it needs Paddle Lite's ARM benchmark_bin. Build it from "
+            "Paddle-Lite v2.13 ('./lite/tools/build_android.sh --arch=armv8 --toolchain=clang --with_benchmark=ON "
+            f"full_publish'), then pass --runner PATH, set MLITE_RUNNER, or copy it to {cached}")
+    return Path(sys.executable).parent / "mlite-runner"
+
+
+def _check_target(model: Model, info: DeviceInfo) -> None:
+    if model.target is None or info.abi is None:
+        return
+    is_arm = info.abi in ARM_ABIS
+    if model.target == "arm" and not is_arm:
+        raise MliteError(f"{model.nb.name} is built for arm but device {info.serial} is {info.abi}: "
+                         "export with --target x86 for this device")
+    if model.target == "x86" and is_arm:
+        raise MliteError(f"{model.nb.name} is built for x86 but device {info.serial} is {info.abi}: "
+                         "export with --target arm (the default)")
+
+
+def _push_if_changed(dev: Device, local: Path, remote: str, sha: str, pushed: list[str], mode: str | None) -> None:
+    if dev.sha256(remote) == sha:
+        return
+    dev.push(local, remote)
+    pushed.append(remote)
+    if mode:
+        dev.shell(["chmod", mode, remote], timeout=60)
+
+
+def bench_device(dev: Device, model: Model, cfg: PushConfig, out_dir: Path, on_run=None) -> DeviceRun:
+    """Benchmark one model on one device, one thread count at a time."""
+    info = dev.info()
+    run = DeviceRun(info)
+    _check_target(model, info)
+    runner = Path(cfg.runner) if cfg.runner else default_runner(info)
+    if not runner.is_file():
+        raise RunnerError(f"runner {str(runner)!r} does not exist; pass --runner PATH to benchmark_bin")
+    remote_dir = cfg.remote_dir or dev.default_remote_dir
+    remote_runner = posixpath.join(remote_dir, "benchmark_bin" if runner.name != "mlite-runner" else "mlite-runner")
+    remote_model = posixpath.join(remote_dir, re.sub(r"[^A-Za-z0-9_.-]", "_", model.name) + ".nb")
+    runner_sha = sha256_file(runner)
+    pushed: list[str] = []
+    try:
+        dev.mkdir(remote_dir)
+        if info.free_bytes is not None and info.free_bytes < model.nb.stat().st_size:
+            from .devices import NoSpace
+            raise NoSpace(f"device {info.serial} has {info.free_bytes / 1e6:.1f} MB free in {remote_dir}, "
+                          f"the model needs {model.nb.stat().st_size / 1e6:.1f} MB; free space or use --remote-dir")
+        _push_if_changed(dev, runner, remote_runner, runner_sha, pushed, "755")
+        _push_if_changed(dev, model.nb, remote_model, model.sha256, pushed, None)
+        storage = dev.size(remote_model)
+        backend = "arm" if (info.abi in ARM_ABIS) else "x86"
+        for i, threads in enumerate(cfg.threads):
+            if i and cfg.cooldown:
+                time.sleep(cfg.cooldown)
+            rs = RunnerSettings(remote_model, model.input_shape, backend, threads, cfg.warmup, cfg.repeats,
+                                cfg.power_mode)
+            perf, version = _run_runner(dev, remote_runner, rs, cfg.timeout)
+            res = BenchResult(
+                device=info.to_dict(), model=model.name, model_file=model.nb.name, precision=model.precision,
+                weights=model.weights, backend=backend, threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
+                power_mode=cfg.power_mode, perf=perf.to_dict(), storage_bytes=storage or 0,
+                runner={"path": str(runner), "sha256": runner_sha, "version": version},
+                timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                settings={"input_shape": list(model.input_shape), "remote_dir": remote_dir,
+                          "cooldown_s": cfg.cooldown, "model_sha256": model.sha256})
+            run.results.append(res)
+            run.files.append(str(_store(out_dir, res)))
+            if on_run:
+                on_run()
+    finally:
+        if not cfg.keep:
+            _cleanup(dev, pushed, remote_dir)
+    return run
+
+
+def _run_runner(dev: Device, remote_runner: str, rs: RunnerSettings, timeout: float):
+    argv = [remote_runner, *rs.argv()]
+    try:
+        r = dev.shell(argv, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        dev.kill(remote_runner)
+        raise RunnerError(f"runner exceeded --timeout {timeout:g} s at {rs.threads} thread(s); "
+                          "raise --timeout or lower --repeats") from None
+    if r.code != 0:
+        tail = next((ln.strip() for ln in reversed(r.output.splitlines()) if ln.strip()), "no output")
+        how = f"was killed by signal {r.code - 128}" if r.code > 128 else f"exited with status {r.code}"
+        raise RunnerError(f"runner {how} at {rs.threads} thread(s): {tail[:200]}")
+    perf = parse_output(r.output)
+    version = next((ln.split(":", 1)[1].strip() for ln in r.output.splitlines()
+                    if ln.lower().startswith(("runner:", "paddle lite version", "version"))), None)
+    return perf, version
+
+
+def _cleanup(dev: Device, pushed: list[str], remote_dir: str) -> None:
+    try:
+        dev.remove(pushed)
+        dev.rmdir_if_empty(remote_dir)
+    except Exception:  # the device may be gone; the original error matters more
+        pass
+
+
+def _store(out_dir: Path, res: BenchResult) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    serial = re.sub(r"[^A-Za-z0-9_.-]", "_", res.device["serial"])
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = out_dir / f"{serial}__{res.model}__{res.backend}__t{res.threads}__{stamp}.json"
+    write_text_atomic(path, json.dumps(res.to_dict(), indent=2) + "\n")
+    return path
+
+
+def push(cfg: PushConfig) -> list[DeviceRun]:
+    """Benchmark ``cfg.model_dir`` on the selected adb devices (in parallel, one model at a time each)."""
+    from .devices import adb
+    from .progress import Steps
+    validate_settings(cfg)
+    model = find_model(cfg.model_dir)
+    devices = adb.resolve(cfg.serials)
+    out_dir = Path(cfg.model_dir) / "bench"
+    total = len(devices) * len(cfg.threads)
+    with Steps(f"bench {model.name}", total, show=cfg.progress) as steps:
+        def one(dev):
+            try:
+                return bench_device(dev, model, cfg, out_dir, on_run=steps.advance)
+            except MliteError as e:
+                return DeviceRun(DeviceInfo(serial=dev.serial, kind="adb"), error=str(e))
+        with ThreadPoolExecutor(max_workers=len(devices)) as pool:
+            runs = list(pool.map(one, devices))
+    return runs

@@ -1,0 +1,119 @@
+"""`mlite-runner`: benchmark_bin's command line and output, on this host.
+
+Runs a Paddle Lite x86 ``.nb`` (``--backend x86``) or an ONNX model (``--backend onnxruntime``)
+and prints the same ``Perf Info`` block as Paddle Lite's benchmark_bin, plus a ``raw`` line with
+every run's time, so one parser serves phones and hosts. ``--power_mode`` is accepted and ignored
+(Android big/little core binding has no host equivalent).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+
+def _args(argv):
+    ap = argparse.ArgumentParser(prog="mlite-runner", description=__doc__)
+    ap.add_argument("--optimized_model_file", required=True, help=".nb (Paddle Lite) or .onnx model")
+    ap.add_argument("--input_shape", default="1,3,224,224")
+    ap.add_argument("--backend", default="x86", help="x86 (Paddle Lite) | onnxruntime (arm needs a phone)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--power_mode", type=int, default=0)
+    ap.add_argument("--cpu_precision", default="fp32")
+    ap.add_argument("--version", action="version", version=f"mlite-runner {_version()}")
+    return ap.parse_args(argv)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("mlite")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _lite(model: str):
+    import numpy as np
+    import paddlelite.lite as lite
+    cfg = lite.MobileConfig()
+    cfg.set_model_from_file(model)
+    pred = lite.create_paddle_predictor(cfg)
+
+    def run(x):
+        pred.get_input(0).from_numpy(x)
+        pred.run()
+        return np.asarray(pred.get_output(0).numpy())
+    return run, f"paddlelite {_dist('paddlelite')}"
+
+
+def _ort(model: str, threads: int):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return (lambda x: sess.run(None, {name: x})[0]), f"onnxruntime {_dist('onnxruntime')}"
+
+
+def _dist(name: str) -> str:
+    from importlib.metadata import version
+    return version(name)
+
+
+def main(argv=None) -> int:
+    a = _args(argv)
+    if a.backend == "arm":
+        print(f"mlite-runner: --backend arm needs an ARM CPU; this host is {platform.machine()}: use Paddle Lite's "
+              "ARM benchmark_bin on the phone, or --backend x86 with an x86 .nb", file=sys.stderr)
+        return 2
+    if a.backend not in ("x86", "onnxruntime"):
+        print(f"mlite-runner: unknown --backend {a.backend!r} (x86 | onnxruntime)", file=sys.stderr)
+        return 2
+    if a.threads < 1 or a.repeats < 1 or a.warmup < 0:
+        print("mlite-runner: --threads and --repeats must be >= 1, --warmup >= 0", file=sys.stderr)
+        return 2
+    if not os.path.isfile(a.optimized_model_file):
+        print(f"mlite-runner: model file {a.optimized_model_file!r} not found", file=sys.stderr)
+        return 2
+    # Lite x86 kernels use OpenMP/MKL: their thread pools read these before the library loads.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(a.threads)
+    import numpy as np
+    shape = tuple(int(v) for v in a.input_shape.split(","))
+    x = np.random.RandomState(0).uniform(-1, 1, shape).astype(np.float32)
+    t0 = time.perf_counter()
+    run, engine = _lite(a.optimized_model_file) if a.backend == "x86" else _ort(a.optimized_model_file, a.threads)
+    init = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    run(x)
+    first = (time.perf_counter() - t0) * 1e3
+    for _ in range(a.warmup):
+        run(x)
+    times = []
+    for _ in range(a.repeats):
+        t0 = time.perf_counter()
+        run(x)
+        times.append((time.perf_counter() - t0) * 1e3)
+    print("======= Device Info =======")
+    print(f"Runner: mlite-runner {_version()} ({engine})")
+    print(f"CPU: {platform.machine()} ({os.cpu_count()} cores), power_mode {a.power_mode} ignored on a host")
+    print("======= Model Info =======")
+    print(f"optimized_model_file: {a.optimized_model_file}")
+    print(f"input_shape: {a.input_shape}\nbackend: {a.backend}\nthreads: {a.threads}")
+    print(f"warmup: {a.warmup}\nrepeats: {a.repeats}\ncpu_precision: {a.cpu_precision}")
+    print("======= Perf Info =======")
+    print("Time(unit: ms):")
+    print(f"init  = {init:.3f}\nfirst = {first:.3f}\nmin   = {min(times):.3f}\nmax   = {max(times):.3f}")
+    print(f"avg   = {sum(times) / len(times):.3f}")
+    print("raw   = " + ",".join(f"{t:.3f}" for t in times))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
