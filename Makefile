@@ -50,6 +50,7 @@ bench: install
 	$(PY) -m benchmarks.cli_startup
 	$(PY) -m benchmarks.export_fp32
 	$(PY) -m benchmarks.int8
+	$(PY) -m benchmarks.devices
 
 clean:
 	rm -rf $(DEMO_OUT) mlite_out .pytest_cache

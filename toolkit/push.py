@@ -103,9 +103,10 @@ def default_runner(info: DeviceInfo) -> Path:
         if cached.is_file():
             return cached
         raise RunnerError(
-            f"device {info.serial} is {info.abi}: it needs Paddle Lite's ARM benchmark_bin. Build it from "
-            "Paddle-Lite v2.13 ('./lite/tools/build_android.sh --arch=armv8 --toolchain=clang --with_benchmark=ON "
-            f"full_publish'), then pass --runner PATH, set MLITE_RUNNER, or copy it to {cached}")
+            f"device {info.serial} is {info.abi}: it needs Paddle Lite's ARM benchmark_bin (v2.13, to read 2.13 .nb "
+            "files): build it in a Paddle-Lite v2.13 checkout with './lite/tools/build_android.sh --arch=armv8 "
+            "--toolchain=clang --with_benchmark=ON full_publish' (output: build.lite.android.armv8.clang/lite/api/"
+            f"tools/benchmark/benchmark_bin), then pass --runner PATH, set MLITE_RUNNER, or copy it to {cached}")
     return Path(sys.executable).parent / "mlite-runner"
 
 
