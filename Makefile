@@ -37,8 +37,12 @@ system-packages:
 	  else echo "make install: Debian package 'adb' is missing and I am not root; run: sudo apt-get install adb" >&2; exit 1; fi; \
 	fi
 
+# Offline, no phone: phone artifacts (ARM .nb FP32 + INT8, ONNX), then a host run and its report.
 demo: install
-	$(VENV)/bin/mlite export --model MobileNetV3_small_x1_0 --weights random --onnx --out $(DEMO_OUT)
+	$(VENV)/bin/mlite export --model MobileNetV3_small_x1_0 --weights random --int8 --onnx --out $(DEMO_OUT)/arm
+	$(VENV)/bin/mlite run --models MobileNetV3_small_x1_0,ShuffleNetV2_x0_5 --weights random --int8 --local \
+	  --threads 1,2 --out $(DEMO_OUT)/host
+	$(VENV)/bin/mlite report $(DEMO_OUT)/host --reference --plot $(DEMO_OUT)/report.png
 
 test: install
 	$(PY) -m pytest -q

@@ -111,3 +111,30 @@ def bench_local(model_dir: Path | str, backends: list[str], threads: list[int], 
     """Host benchmark: Paddle Lite x86 and ONNX Runtime side by side."""
     from .local_bench import bench_local as run
     return run(Path(model_dir), backends, threads, warmup, repeats, progress=progress)
+
+
+def run(models: str | None = None, family: str | None = None, all_: bool = False, int8: bool = False,
+        onnx: bool = False, mode: str = "local", serials: list[str] | None = None, threads: list[int] | None = None,
+        warmup: int = 10, repeats: int = 30, weights: str = "pretrained", calib: Path | str | None = None,
+        runner: Path | str | None = None, timeout: float = 300.0, out: Path | str = "mlite_out",
+        progress: bool = True):
+    """Export (+INT8) and benchmark a list of models; one ModelOutcome each."""
+    from .run import RunConfig, run as go, select_models
+    names = select_models(models, family, all_)
+    return go(RunConfig(names, mode, int8, onnx, serials, threads or [1, 2, 4], warmup, repeats, weights,
+                        Path(calib) if calib else None, Path(runner) if runner else None, Path(out), timeout,
+                        progress))
+
+
+def report(inputs: list[Path | str], fmt: str = "md", reference: bool = False, plot: Path | str | None = None,
+           plot_threads: int = 1) -> str:
+    """Render stored results as md/csv/json/html; write the plot when asked (HTML embeds it)."""
+    from . import plots, report as rep_mod
+    if fmt not in rep_mod.FORMATS:
+        from .errors import MliteError
+        raise MliteError(f"unknown --format {fmt!r}: choose one of {', '.join(rep_mod.FORMATS)}")
+    rep = rep_mod.build([Path(p) for p in inputs], reference=reference)
+    if plot:
+        plots.save(rep.tables, Path(plot), plot_threads)
+    png = plots.figure(rep.tables, plot_threads) if fmt == "html" else None
+    return rep_mod.render(rep, fmt, png)

@@ -114,6 +114,27 @@ class BenchResult:
     runner: dict
     timestamp: str
     settings: dict = field(default_factory=dict)
+    key: str = ""                 # hash of what decides the measurement (resumable runs skip a match)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def result_key(model_sha256: str, serial: str, backend: str, threads: int, warmup: int, repeats: int,
+               power_mode: int, runner_sha256: str) -> str:
+    from .artifacts import settings_key
+    return settings_key({"model": model_sha256, "device": serial, "backend": backend, "threads": threads,
+                         "warmup": warmup, "repeats": repeats, "power_mode": power_mode, "runner": runner_sha256})
+
+
+def stored_keys(bench_dir) -> set[str]:
+    """Keys of the results already stored in a bench directory (unreadable files are ignored)."""
+    import json
+    from pathlib import Path
+    keys = set()
+    for f in Path(bench_dir).glob("*.json"):
+        try:
+            keys.add(json.loads(f.read_text()).get("key", ""))
+        except (OSError, ValueError, AttributeError):
+            continue
+    return keys - {""}

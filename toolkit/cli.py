@@ -304,3 +304,70 @@ def bench(use_local, model_dir, backends, threads, warmup, repeats, as_json) -> 
     _print_bench_rows(res.results)
     for t, ratio in res.ratios.items():
         click.echo(f"threads={t}: Paddle Lite x86 / ONNX Runtime latency = {ratio:.2f}")
+
+
+@main.command(name="run")
+@click.option("--models", help="Comma-separated zoo names.")
+@click.option("--family", help="All models of a family: MobileNetV1, MobileNetV2, MobileNetV3, ShuffleNetV2, GhostNet.")
+@click.option("--all", "all_", is_flag=True, help="All 37 models.")
+@click.option("--int8", is_flag=True, help="Also INT8 (PaddleSlim PTQ) for each model.")
+@click.option("--onnx", is_flag=True, help="Also ONNX (always on with --local).")
+@click.option("--adb", "use_adb", is_flag=True, help="Benchmark on adb devices.")
+@click.option("--local", "use_local", is_flag=True, help="Benchmark on this host.")
+@click.option("--serial", "serials", multiple=True, help="adb serial(s) or 'all'.")
+@click.option("--threads", default="1,2,4", show_default=True)
+@click.option("--warmup", default=10, show_default=True)
+@click.option("--repeats", default=30, show_default=True)
+@click.option("--weights", default="pretrained", show_default=True, help="pretrained | random (applies to every model).")
+@click.option("--calib", type=click.Path(), help="Calibration images for --int8.")
+@click.option("--runner", type=click.Path(), help="benchmark_bin for ARM phones.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds per runner run.")
+@click.option("--out", default="mlite_out", show_default=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def run_cmd(models, family, all_, int8, onnx, use_adb, use_local, serials, threads, warmup, repeats, weights, calib,
+            runner, timeout, out, as_json) -> None:
+    """Export (+INT8) and benchmark many models; resumable, continues past failures."""
+    from . import api
+    from .errors import MliteError
+    if use_adb == use_local:
+        raise MliteError("choose where to benchmark: --adb (phones) or --local (this host)")
+    outcomes = api.run(models=models, family=family, all_=all_, int8=int8, onnx=onnx,
+                       mode="adb" if use_adb else "local", serials=list(serials) or None,
+                       threads=_int_list(threads, "--threads"), warmup=warmup, repeats=repeats, weights=weights,
+                       calib=calib, runner=runner, timeout=timeout, out=out, progress=not as_json)
+    failed = [o for o in outcomes if o.error]
+    if as_json:
+        _print_json([o.to_dict() for o in outcomes])
+    else:
+        for o in outcomes:
+            state = f"FAILED: {o.error}" if o.error else f"{o.measured} run(s) measured, {o.reused} reused"
+            click.echo(f"{o.model:<36} {state}")
+        click.echo(f"next: mlite report {out} --reference --plot {Path(out) / 'report.png'}")
+    if failed:
+        click.echo(f"mlite: error: {len(failed)} of {len(outcomes)} model(s) failed: "
+                   + ", ".join(o.model for o in failed), err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", default="md", show_default=True, help="md | csv | json | html.")
+@click.option("--plot", type=click.Path(), help="Write the two figures (top-1 vs latency, vs storage) to FILE.png/.svg.")
+@click.option("--reference", is_flag=True, help="PaddleClas's published SD855 numbers beside each cell, with ratios.")
+@click.option("--threads", "plot_threads", default=1, show_default=True, help="Thread count plotted.")
+@click.option("--output", "-o", type=click.Path(), help="Write the report to a file instead of stdout.")
+@handle_errors
+def report(inputs, fmt, plot, reference, plot_threads, output) -> None:
+    """Tables in the seed's shape from stored results (default: ./mlite_out), optional plots."""
+    from . import api
+    text = api.report(list(inputs) or ["mlite_out"], fmt=fmt, reference=reference, plot=plot,
+                      plot_threads=plot_threads)
+    if output:
+        from .artifacts import write_text_atomic
+        write_text_atomic(Path(output), text)
+        click.echo(f"report: {output}" + (f", plot: {plot}" if plot else ""))
+    else:
+        click.echo(text, nl=False)
+        if plot:
+            click.echo(f"plot: {plot}", err=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .artifacts import read_manifest, sha256_file
-from .bench import BenchResult, RunnerSettings
+from .bench import BenchResult, RunnerSettings, result_key, stored_keys
 from .devices.local import LocalDevice
 from .errors import MliteError
 from .push import _run_runner, _store
@@ -21,6 +21,7 @@ class LocalBench:
     model: str
     results: list[BenchResult] = field(default_factory=list)
     ratios: dict[int, float] = field(default_factory=dict)    # threads -> lite avg / onnxruntime avg
+    skipped: list[tuple[str, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "results": [r.to_dict() for r in self.results],
@@ -43,7 +44,7 @@ def _artifact(model_dir: Path, m, backend: str) -> Path:
 
 
 def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,
-                timeout: float = 600, progress: bool = True) -> LocalBench:
+                timeout: float = 600, progress: bool = True, resume: bool = False) -> LocalBench:
     from .progress import Steps
     model_dir = Path(model_dir)
     unknown = [b for b in backends if b not in BACKENDS]
@@ -60,18 +61,25 @@ def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup
     info = dev.info()
     runner = Path(sys.executable).parent / "mlite-runner"
     out = LocalBench(md["model"])
+    runner_sha = sha256_file(runner)
+    done = stored_keys(model_dir / "bench") if resume else set()
     with Steps(f"bench {md['model']} on this host", len(backends) * len(threads), show=progress) as steps:
         for t in threads:
             for b in backends:
+                key = result_key(sha256_file(files[b]), info.serial, b, t, warmup, repeats, 0, runner_sha)
+                if key in done:
+                    out.skipped.append((b, t))
+                    steps.advance()
+                    continue
                 rs = RunnerSettings(str(files[b]), tuple(md["input_shape"]), BACKENDS[b][1], t, warmup, repeats)
                 perf, version = _run_runner(dev, str(runner), rs, timeout)
                 res = BenchResult(device=info.to_dict(), model=md["model"], model_file=files[b].name,
                                   precision=md.get("precision", "fp32"), weights=md["weights"]["label"], backend=b,
                                   threads=t, warmup=warmup, repeats=repeats, power_mode=0, perf=perf.to_dict(),
                                   storage_bytes=files[b].stat().st_size,
-                                  runner={"path": str(runner), "sha256": sha256_file(runner), "version": version},
+                                  runner={"path": str(runner), "sha256": runner_sha, "version": version},
                                   timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                  settings={"input_shape": md["input_shape"]})
+                                  settings={"input_shape": md["input_shape"]}, key=key)
                 out.results.append(res)
                 _store(model_dir / "bench", res)
                 steps.advance()

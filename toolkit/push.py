@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .artifacts import read_manifest, sha256_file, write_text_atomic
-from .bench import BenchResult, RunnerError, RunnerSettings, parse_output
+from .bench import BenchResult, RunnerError, RunnerSettings, parse_output, result_key, stored_keys
 from .devices.base import Device, DeviceInfo
 from .errors import MliteError
 
@@ -36,6 +36,7 @@ class PushConfig:
     timeout: float = 300.0
     keep: bool = False
     progress: bool = True
+    resume: bool = False          # skip thread counts whose identical result is already stored
 
 
 @dataclass
@@ -44,10 +45,11 @@ class DeviceRun:
     results: list[BenchResult] = field(default_factory=list)
     error: str | None = None
     files: list[str] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)      # thread counts already measured (resume)
 
     def to_dict(self) -> dict:
         return {"device": self.device.to_dict(), "results": [r.to_dict() for r in self.results],
-                "error": self.error, "result_files": self.files}
+                "error": self.error, "result_files": self.files, "skipped_threads": self.skipped}
 
 
 @dataclass
@@ -154,9 +156,19 @@ def bench_device(dev: Device, model: Model, cfg: PushConfig, out_dir: Path, on_r
         _push_if_changed(dev, model.nb, remote_model, model.sha256, pushed, None)
         storage = dev.size(remote_model)
         backend = "arm" if (info.abi in ARM_ABIS) else "x86"
-        for i, threads in enumerate(cfg.threads):
-            if i and cfg.cooldown:
+        done = stored_keys(out_dir) if cfg.resume else set()
+        ran = 0
+        for threads in cfg.threads:
+            key = result_key(model.sha256, info.serial, backend, threads, cfg.warmup, cfg.repeats, cfg.power_mode,
+                             runner_sha)
+            if key in done:
+                run.skipped.append(threads)
+                if on_run:
+                    on_run()
+                continue
+            if ran and cfg.cooldown:
                 time.sleep(cfg.cooldown)
+            ran += 1
             rs = RunnerSettings(remote_model, model.input_shape, backend, threads, cfg.warmup, cfg.repeats,
                                 cfg.power_mode)
             perf, version = _run_runner(dev, remote_runner, rs, cfg.timeout)
@@ -167,7 +179,7 @@ def bench_device(dev: Device, model: Model, cfg: PushConfig, out_dir: Path, on_r
                 runner={"path": str(runner), "sha256": runner_sha, "version": version},
                 timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 settings={"input_shape": list(model.input_shape), "remote_dir": remote_dir,
-                          "cooldown_s": cfg.cooldown, "model_sha256": model.sha256})
+                          "cooldown_s": cfg.cooldown, "model_sha256": model.sha256}, key=key)
             run.results.append(res)
             run.files.append(str(_store(out_dir, res)))
             if on_run:

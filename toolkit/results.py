@@ -1,0 +1,111 @@
+"""Load stored benchmark results (``*/bench/*.json``) with their artifacts' manifests, grouped for tables."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .artifacts import read_manifest
+from .errors import MliteError
+
+REQUIRED = ("device", "model", "backend", "threads", "perf", "storage_bytes", "warmup", "repeats")
+
+
+class ReportError(MliteError):
+    """Result files that cannot be reported."""
+
+
+@dataclass
+class Row:
+    """One model x backend on one device: latency per thread count, storage, accuracy, weights."""
+
+    model: str
+    backend: str
+    precision: str
+    weights: str
+    storage_bytes: int
+    latency_ms: dict[int, float] = field(default_factory=dict)     # threads -> avg ms (latest run)
+    stamps: dict[int, str] = field(default_factory=dict)
+    top1: float | None = None
+    top1_source: str | None = None        # "eval" (measured here) or "published"
+    family: str | None = None
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    device: dict
+    settings: dict                        # warmup, repeats, power_mode, input_shape
+    rows: dict[tuple[str, str], Row] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        d = self.device
+        soc = d.get("soc_name") or d.get("soc") or "?"
+        s = self.settings
+        return (f"{d.get('model') or d['serial']} ({soc}, {d.get('abi')}, serial {d['serial']}) - "
+                f"warmup {s['warmup']}, repeats {s['repeats']}, power_mode {s['power_mode']}, "
+                f"input {'x'.join(map(str, s['input_shape']))}")
+
+
+def result_files(inputs: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*.json") if f.parent.name == "bench")
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ReportError(f"{str(p)!r} does not exist; pass result directories (e.g. mlite_out) or bench JSON files")
+    if not files:
+        raise ReportError(f"no benchmark results under {', '.join(map(str, inputs))}: run 'mlite run' or "
+                          "'mlite push --adb' / 'mlite bench --local' first")
+    return files
+
+
+def load(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except ValueError as e:
+        raise ReportError(f"result file {str(path)!r} is not valid JSON ({e}); delete it or rerun the benchmark") from None
+    if not isinstance(data, dict) or any(k not in data for k in REQUIRED):
+        raise ReportError(f"{str(path)!r} is not an mlite benchmark result (missing "
+                          f"{[k for k in REQUIRED if not isinstance(data, dict) or k not in data][:3]})")
+    return data
+
+
+def _accuracy(model_dir: Path, name: str) -> tuple[float | None, str | None, str | None]:
+    m = read_manifest(model_dir)
+    md = m.to_dict() if m else {}
+    evals = md.get("eval") or []
+    if evals:
+        return evals[-1]["top1"], "eval", md.get("family")
+    from . import zoo
+    reg = zoo.registry()
+    if name in reg:
+        return reg[name].reference.top1, "published", reg[name].family
+    return None, None, md.get("family")
+
+
+def build_tables(inputs: list[Path]) -> list[Table]:
+    """Tables keyed by device and measurement settings (results from other settings never share a table)."""
+    tables: dict[tuple, Table] = {}
+    for f in result_files(inputs):
+        r = load(f)
+        settings = {"warmup": r["warmup"], "repeats": r["repeats"], "power_mode": r.get("power_mode", 0),
+                    "input_shape": r.get("settings", {}).get("input_shape", [1, 3, 224, 224])}
+        tkey = (r["device"]["serial"], json.dumps(settings, sort_keys=True))
+        table = tables.setdefault(tkey, Table(r["device"], settings))
+        rkey = (r["model"], r["backend"])
+        row = table.rows.get(rkey)
+        if row is None:
+            top1, source, family = _accuracy(f.parent.parent, r["model"])
+            row = table.rows[rkey] = Row(r["model"], r["backend"], r.get("precision", "?"), r.get("weights", "?"),
+                                         r["storage_bytes"], top1=top1, top1_source=source, family=family)
+        t = int(r["threads"])
+        if t not in row.stamps or r.get("timestamp", "") >= row.stamps[t]:
+            row.latency_ms[t] = float(r["perf"]["avg_ms"])
+            row.stamps[t] = r.get("timestamp", "")
+            row.storage_bytes = r["storage_bytes"]
+        row.sources.append(str(f))
+    return list(tables.values())

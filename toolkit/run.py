@@ -1,0 +1,140 @@
+"""`mlite run`: export (+INT8) and benchmark many models in one resumable command."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import zoo
+from .errors import MliteError
+
+
+@dataclass
+class RunConfig:
+    models: list[str]
+    mode: str                        # adb | local
+    int8: bool = False
+    onnx: bool = False
+    serials: list[str] | None = None
+    threads: list[int] = field(default_factory=lambda: [1, 2, 4])
+    warmup: int = 10
+    repeats: int = 30
+    weights: str = "pretrained"
+    calib: Path | None = None
+    runner: Path | None = None
+    out: Path = Path("mlite_out")
+    timeout: float = 300.0
+    progress: bool = True
+
+
+@dataclass
+class ModelOutcome:
+    model: str
+    directories: list[str] = field(default_factory=list)
+    measured: int = 0                # runs done now
+    reused: int = 0                  # runs already stored with the same settings
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "directories": self.directories, "measured": self.measured,
+                "reused": self.reused, "error": self.error}
+
+
+def select_models(models: str | None, family: str | None, all_: bool) -> list[str]:
+    reg = zoo.registry()
+    chosen = [bool(models), bool(family), all_]
+    if sum(chosen) != 1:
+        raise MliteError("choose the models with exactly one of --models A,B / --family NAME / --all")
+    if all_:
+        return list(reg)
+    if family:
+        if family not in zoo.FAMILIES:
+            raise MliteError(f"unknown --family {family!r}: choose one of {', '.join(zoo.FAMILIES)}")
+        return [n for n, s in reg.items() if s.family == family]
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    for n in names:
+        zoo.get(n)                   # validates, suggests
+    return list(dict.fromkeys(names))
+
+
+def _target(cfg: RunConfig, devices) -> str:
+    if cfg.mode == "local":
+        return "x86"
+    from .push import ARM_ABIS
+    abis = {d.info().abi for d in devices}
+    if len(abis) > 1 and any(a in ARM_ABIS for a in abis) and not all(a in ARM_ABIS for a in abis):
+        raise MliteError(f"devices mix ARM and x86 ABIs ({', '.join(sorted(map(str, abis)))}): run them separately")
+    return "arm" if abis & set(ARM_ABIS) else "x86"
+
+
+def run(cfg: RunConfig) -> list[ModelOutcome]:
+    from . import api
+    from .progress import Steps
+    devices = []
+    if cfg.mode == "adb":
+        from .devices import adb
+        devices = adb.resolve(cfg.serials)
+    elif cfg.mode != "local":
+        raise MliteError("choose where to benchmark: --adb (phones) or --local (this host)")
+    target = _target(cfg, devices)
+    if cfg.int8 and target != "arm" and cfg.mode == "adb":
+        raise MliteError("--int8 with --adb needs ARM devices (INT8 .nb files are ARM-only); "
+                         "use --local for INT8 on a host (ONNX Runtime)")
+    onnx = cfg.onnx or cfg.mode == "local"        # the host compares Lite x86 with ONNX Runtime
+    outcomes = []
+    with Steps("mlite run", len(cfg.models), show=cfg.progress) as steps:
+        for name in cfg.models:
+            o = ModelOutcome(name)
+            outcomes.append(o)
+            try:
+                with steps.step(name):
+                    dirs = _export(cfg, name, target, onnx)
+                    o.directories = [str(d) for d in dirs]
+                    for d in dirs:
+                        _bench(cfg, d, devices, o)
+            except MliteError as e:
+                o.error = str(e)
+    return outcomes
+
+
+def _export(cfg: RunConfig, name: str, target: str, onnx: bool) -> list[Path]:
+    """Artifact directories to benchmark: FP32, and INT8 when asked (or for an ``_int8`` zoo name)."""
+    from . import api
+    spec = zoo.get(name)
+    int8 = api.Int8Options(calib=cfg.calib) if (cfg.int8 or spec.int8) else None
+    base = spec.name.removesuffix("_int8")
+    if target == "arm":
+        res = api.export(base, weights=cfg.weights, target="arm", onnx=onnx, out=cfg.out, int8=int8, progress=False)
+        return [res.fp32.directory] + ([res.int8.directory] if res.int8 else [])
+    # x86 devices and this host: FP32 as an x86 .nb; INT8 only as QDQ ONNX (Lite's x86 INT8 is wrong)
+    res = api.export(base, weights=cfg.weights, target="x86", onnx=onnx, out=cfg.out, progress=False)
+    dirs = [res.fp32.directory]
+    if int8 is not None:
+        dirs.append(api.quantize(res.fp32.directory, out=cfg.out, onnx=True, options=int8, progress=False).directory)
+    return dirs
+
+
+def _bench(cfg: RunConfig, model_dir: Path, devices, o: ModelOutcome) -> None:
+    from .artifacts import read_manifest
+    if cfg.mode == "local":
+        from .local_bench import bench_local
+        m = read_manifest(model_dir)
+        backends = ["onnxruntime"] if m and m.to_dict().get("precision") == "int8" else ["lite", "onnxruntime"]
+        res = bench_local(model_dir, backends, cfg.threads, cfg.warmup, cfg.repeats, timeout=cfg.timeout,
+                          progress=False, resume=True)
+        o.measured += len(res.results)
+        o.reused += len(res.skipped)
+        return
+    from .push import PushConfig, bench_device, find_model
+    pc = PushConfig(model_dir, cfg.serials, cfg.threads, cfg.warmup, cfg.repeats, runner=cfg.runner,
+                    timeout=cfg.timeout, progress=False, resume=True)
+    model = find_model(model_dir)
+    errors = []
+    for dev in devices:
+        try:
+            r = bench_device(dev, model, pc, Path(model_dir) / "bench")
+            o.measured += len(r.results)
+            o.reused += len(r.skipped)
+        except MliteError as e:
+            errors.append(str(e))
+    if errors:
+        raise MliteError(errors[0])
