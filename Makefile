@@ -8,7 +8,7 @@ DEMO_OUT ?= demo_out
 # pip warns once per package about this machine's unused local index paths; keep real errors.
 PIPFILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test test-fast android-test bench lint clean system-packages
 
 install: $(STAMP) system-packages
 
@@ -29,12 +29,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(PIPFILTER)
 	@touch $(STAMP)
 
-# Debian packages: the real adb client.
+# Debian packages: the real adb client; JUnit 4 and a JDK for the Android app's pure-Java tests.
+DEB_PACKAGES := adb junit4 default-jdk-headless
+JUNIT_JAR := /usr/share/java/junit4.jar
+HAMCREST_JAR := /usr/share/java/hamcrest-core.jar
 system-packages:
-	@if ! command -v adb >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq adb >/dev/null; \
-	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq adb >/dev/null; \
-	  else echo "make install: Debian package 'adb' is missing and I am not root; run: sudo apt-get install adb" >&2; exit 1; fi; \
+	@missing=""; command -v adb >/dev/null || missing="$$missing adb"; \
+	[ -f $(JUNIT_JAR) ] && [ -f $(HAMCREST_JAR) ] || missing="$$missing junit4"; \
+	command -v javac >/dev/null || missing="$$missing default-jdk-headless"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "make install: Debian packages missing ($$missing) and I am not root; run: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 # Offline, no phone: phone artifacts (ARM .nb FP32 + INT8, ONNX), then a host run and its report.
@@ -46,6 +52,16 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# The Android app's pre/post-processing (plain Java) compiled with javac and tested with JUnit 4.
+ANDROID_SRC := android_demo/app/src
+ANDROID_BUILD := build/android-test
+android-test: system-packages
+	rm -rf $(ANDROID_BUILD) && mkdir -p $(ANDROID_BUILD)/main $(ANDROID_BUILD)/test
+	javac --release 8 -Xlint:-options -d $(ANDROID_BUILD)/main $(ANDROID_SRC)/main/java/com/mlite/core/*.java
+	javac -d $(ANDROID_BUILD)/test -cp $(ANDROID_BUILD)/main:$(JUNIT_JAR) $(ANDROID_SRC)/test/java/com/mlite/core/*.java
+	java -cp $(ANDROID_BUILD)/main:$(ANDROID_BUILD)/test:$(ANDROID_SRC)/test/resources:$(JUNIT_JAR):$(HAMCREST_JAR) \
+	  org.junit.runner.JUnitCore com.mlite.core.PreprocessParityTest com.mlite.core.PostprocessTest com.mlite.core.ModelConfigTest
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

@@ -371,3 +371,24 @@ def report(inputs, fmt, plot, reference, plot_threads, output) -> None:
         click.echo(text, nl=False)
         if plot:
             click.echo(f"plot: {plot}", err=True)
+
+
+@main.command(name="package")
+@click.option("--android", "android", is_flag=True, required=True, help="Package for the Android demo app.")
+@click.option("--model-dir", required=True, type=click.Path(), help="Artifact directory with an ARM .nb.")
+@click.option("--app", default="android_demo", show_default=True, type=click.Path(), help="The Android app folder.")
+@click.option("--labels", type=click.Path(), help="Class names, one per line (default: ImageNet's 1000).")
+@click.option("--threads", default=2, show_default=True, help="Threads the app uses.")
+@click.option("--power-mode", default="LITE_POWER_HIGH", show_default=True, help="Paddle Lite power mode.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def package_cmd(android, model_dir, app, labels, threads, power_mode, as_json) -> None:
+    """Copy the .nb, labels and matching preprocessing config into the Android app's assets."""
+    from .package import package_android
+    res = package_android(Path(model_dir), Path(app), Path(labels) if labels else None, threads, power_mode)
+    if as_json:
+        _print_json(res.to_dict())
+        return
+    for name, size in res.files.items():
+        click.echo(f"  {Path(app) / 'app/src/main/assets' / name:<50} {size / 1e6:8.3f} MB")
+    click.echo(f"next: open {app} in Android Studio (see {Path(app) / 'README.md'}) and run it on the phone")
