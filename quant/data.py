@@ -22,6 +22,10 @@ class DataError(MliteError):
     """An image folder or label file that cannot be used."""
 
 
+class LabelsMissing(DataError):
+    """Labels were asked for, but the folder has neither class sub-folders nor a list file."""
+
+
 @dataclass(frozen=True)
 class Preprocess:
     resize_short: int = 256
@@ -165,7 +169,7 @@ def open_folder(root: Path, preprocess: Preprocess, labels_file: Path | None = N
     elif need_labels:
         classes = sorted({f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1})
         if not classes:
-            raise DataError(f"{what} {str(root)!r} has no labels: use one sub-folder per class, "
+            raise LabelsMissing(f"{what} {str(root)!r} has no labels: use one sub-folder per class, "
                             f"or a '{LIST_FILE}' (lines 'relative/path.jpg label'), or pass --labels FILE")
         files = [f for f in files if len(f.relative_to(root).parts) > 1]
         index = {c: i for i, c in enumerate(classes)}

@@ -392,3 +392,44 @@ def package_cmd(android, model_dir, app, labels, threads, power_mode, as_json) -
     for name, size in res.files.items():
         click.echo(f"  {Path(app) / 'app/src/main/assets' / name:<50} {size / 1e6:8.3f} MB")
     click.echo(f"next: open {app} in Android Studio (see {Path(app) / 'README.md'}) and run it on the phone")
+
+
+@main.command()
+@click.option("--student", required=True, help="Zoo name of the mobile student.")
+@click.option("--teacher", required=True, help="Zoo name (with --teacher-weights) or an 'mlite export' directory.")
+@click.option("--data", required=True, type=click.Path(), help="Images; class sub-folders (or val_list.txt) give labels.")
+@click.option("--unlabeled", type=click.Path(), help="Unlabelled images (the teacher labels them).")
+@click.option("--val", type=click.Path(), help="Labelled held-out images: top-1 after every epoch.")
+@click.option("--student-weights", default="pretrained", show_default=True, help="pretrained | random | PATH.")
+@click.option("--teacher-weights", default="pretrained", show_default=True, help="pretrained | PATH (zoo teacher).")
+@click.option("--epochs", default=10, show_default=True)
+@click.option("--batch-size", default=64, show_default=True, help="Per process.")
+@click.option("--lr", default=0.05, show_default=True)
+@click.option("--image-size", default=224, show_default=True)
+@click.option("--temperature", default=2.0, show_default=True)
+@click.option("--loss", default="js", show_default=True, help="js | kl (divergence to the teacher's softmax).")
+@click.option("--label-weight", default=0.0, show_default=True, help="Add cross-entropy on labelled images.")
+@click.option("--min-confidence", default=0.0, show_default=True, help="Drop unlabelled images below this teacher confidence.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", default="mlite_out", show_default=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def distill(student, teacher, data, unlabeled, val, student_weights, teacher_weights, epochs, batch_size, lr,
+            image_size, temperature, loss, label_weight, min_confidence, seed, out, as_json) -> None:
+    """SSLD: distill a teacher's softmax (labelled + unlabelled images) into a mobile student."""
+    from quant.ssld import DistillConfig, distill as run
+    res = run(DistillConfig(student, teacher, Path(data), Path(unlabeled) if unlabeled else None,
+                            Path(val) if val else None, student_weights, teacher_weights, epochs, batch_size, lr,
+                            image_size, temperature, loss, label_weight, min_confidence, seed, Path(out),
+                            progress=not as_json))
+    if not res.manifest:             # a non-zero rank of a data-parallel run: rank 0 reports
+        return
+    if as_json:
+        _print_json(res.to_dict())
+        return
+    state = "up to date (cached)" if res.cached else "written"
+    click.echo(f"{res.model}: {state} -> {res.weights}")
+    for e in res.log:
+        acc = f"  val top-1 {e['val_top1']:.2%}" if e.get("val_top1") is not None else ""
+        click.echo(f"  epoch {e['epoch']:>3}  loss {e['loss']:.4f}{acc}")
+    click.echo(f"next: {res.manifest['next']}")

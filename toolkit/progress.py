@@ -38,6 +38,11 @@ class Steps:
         """The underlying rich Progress (for byte-level sub-tasks such as downloads), or None."""
         return self._progress
 
+    def describe(self, text: str) -> None:
+        """Replace the bar's description (e.g. with the last epoch's loss)."""
+        if self._progress:
+            self._progress.update(self._task, description=text)
+
     def advance(self) -> None:
         """Count one unit of work done outside ``step`` (e.g. from worker threads)."""
         if self._progress:
