@@ -71,6 +71,7 @@ bench: install
 	$(PY) -m benchmarks.export_fp32
 	$(PY) -m benchmarks.int8
 	$(PY) -m benchmarks.devices
+	$(PY) -m benchmarks.ssld
 
 clean:
 	rm -rf $(DEMO_OUT) mlite_out .pytest_cache
