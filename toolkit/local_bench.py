@@ -57,6 +57,7 @@ def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup
         raise MliteError(f"{str(model_dir)!r} has no manifest.json: pass a directory written by 'mlite export'")
     md = m.to_dict()
     files = {b: _artifact(model_dir, m, b) for b in backends}
+    file_sha = {b: sha256_file(f) for b, f in files.items()}
     dev = LocalDevice()
     info = dev.info()
     runner = Path(sys.executable).parent / "mlite-runner"
@@ -66,7 +67,7 @@ def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup
     with Steps(f"bench {md['model']} on this host", len(backends) * len(threads), show=progress) as steps:
         for t in threads:
             for b in backends:
-                key = result_key(sha256_file(files[b]), info.serial, b, t, warmup, repeats, 0, runner_sha)
+                key = result_key(file_sha[b], info.serial, b, t, warmup, repeats, 0, runner_sha)
                 if key in done:
                     out.skipped.append((b, t))
                     steps.advance()
