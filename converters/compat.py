@@ -1,7 +1,8 @@
 """Compat pass: make a Paddle 2.6 ProgramDesc loadable by Paddle Lite 2.13's opt.
 
 Paddle 2.6 stopped writing some attributes/outputs that Lite 2.13 still reads; without them
-opt aborts (relu6 ``threshold``, swish ``beta``) or segfaults on x86 (flatten ``XShape``).
+opt aborts (relu6 ``threshold``, swish ``beta``), segfaults on x86 (flatten ``XShape``) or skips
+a fusion (transpose2 ``XShape``).
 Each fix is a small function in ``FIXES``, keyed by op type.
 """
 from __future__ import annotations
@@ -38,7 +39,11 @@ def _var(block, name: str):
 
 
 def _add_xshape(op, block) -> bool:
-    """flatten_contiguous_range: add the XShape output (dims = [0] + input dims)."""
+    """flatten_contiguous_range / transpose2: add the XShape output (dims = [0] + input dims).
+
+    Lite's transpose2 runs without it, but its shuffle_channel fusion (reshape2 -> transpose2 ->
+    reshape2, ShuffleNet's channel shuffle) only matches when every op has its XShape.
+    """
     if any(o.parameter == "XShape" for o in op.outputs):
         return False
     x_name = next(i.arguments[0] for i in op.inputs if i.parameter == "X")
@@ -64,6 +69,7 @@ FIXES: dict[str, Callable] = {
     "relu6": _add_float_attr("threshold", 6.0),
     "swish": _add_float_attr("beta", 1.0),
     "flatten_contiguous_range": _add_xshape,
+    "transpose2": _add_xshape,
 }
 
 

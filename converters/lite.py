@@ -1,4 +1,4 @@
-"""Paddle Lite: targets, opt (compat pass + subprocess), and host execution of an x86 ``.nb``."""
+"""Paddle Lite: targets, opt (compat pass, graph simplification, subprocess), and host execution of an x86 ``.nb``."""
 from __future__ import annotations
 
 import tempfile
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from toolkit.errors import ConversionError, UnknownTarget
 
-from . import compat
+from . import compat, simplify
 from .proc import run_worker
 
 
@@ -37,6 +37,7 @@ def get_target(name: str) -> Target:
 class OptResult:
     nb_path: Path
     compat_fixes: dict[str, int]
+    simplified: dict[str, int]
 
 
 def optimize(model_file: Path, params_file: Path, target: Target, out_nb: Path,
@@ -46,12 +47,14 @@ def optimize(model_file: Path, params_file: Path, target: Target, out_nb: Path,
         raise ValueError("out_nb must end with .nb")
     with tempfile.TemporaryDirectory(prefix="mlite-opt-") as work:
         fixed = Path(work) / "model.pdmodel"
-        fixes = compat.fix_program_file(model_file, fixed)
+        data, fixes = compat.fix_program_bytes(Path(model_file).read_bytes())
+        data, simplified = simplify.simplify_bytes(data)
+        fixed.write_bytes(data)
         run_worker(["-m", "converters.lite_opt", str(fixed), str(params_file), target.valid_places,
                     str(out_nb.with_suffix(""))], what=f"paddle_lite_opt ({target.name})", timeout=timeout)
     if not out_nb.is_file() or out_nb.stat().st_size == 0:
         raise ConversionError(f"paddle_lite_opt ({target.name}) reported success but wrote no {out_nb.name}")
-    return OptResult(out_nb, fixes)
+    return OptResult(out_nb, fixes, simplified)
 
 
 def run_on_host(nb_path: Path, x, timeout: float = 300):

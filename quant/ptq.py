@@ -16,7 +16,7 @@ from . import data
 from .source import Source, load_source
 
 STAGE = "quantize"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
 SYNTHETIC_DEFAULT = 32
 # Ops whose weights/activations are quantized (matmul_v2: the classifier, often the largest layer).
@@ -211,7 +211,7 @@ def _finish(src, cfg, name, tmp: Path, steps: Steps, settings, key, calib_record
                "num_classes": (src.manifest or {}).get("num_classes"), "family": (src.manifest or {}).get("family"),
                "arch": (src.manifest or {}).get("arch"), "module": (src.manifest or {}).get("module"),
                "calibration": calib_record, "algo": settings["algo"], "quant_seconds": info.get("seconds"),
-               "compat_fixes": opt.compat_fixes, "onnx": onnx_info, "checks": report,
+               "compat_fixes": opt.compat_fixes, "graph_simplified": opt.simplified, "onnx": onnx_info, "checks": report,
                "timings_s": dict(steps.timings)})
     manifest.write(tmp)
     return manifest

@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
             model_filename=job["model_filename"], params_filename=job["params_filename"],
             save_model_filename="inference.pdmodel", save_params_filename="inference.pdiparams",
             batch_size=job["batch_size"], batch_nums=n_batches, algo=job["algo"],
-            weight_quantize_type="channel_wise_abs_max", onnx_format=True,
+            weight_quantize_type="channel_wise_abs_max", onnx_format=True, optimize_model=True,
             quantizable_op_type=job["op_types"])
     print(json.dumps({"seconds": round(time.perf_counter() - t0, 3), "batches": n_batches}))
     return 0

@@ -12,7 +12,7 @@ from .progress import Steps
 
 MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
 STAGE = "export"
-RECIPE_VERSION = 1   # bump when the recipe changes what it writes
+RECIPE_VERSION = 2   # bump when the recipe changes what it writes
 
 
 @dataclass
@@ -139,7 +139,7 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, inp
                "precision": "fp32", "family": spec.family, "arch": spec.arch, "module": spec.module,
                "input_shape": list(input_shape), "num_classes": num_classes,
                "preprocess": Preprocess.for_input_size(input_shape[-1]).to_dict(),
-               "compat_fixes": opt.compat_fixes, "onnx": onnx_info,
+               "compat_fixes": opt.compat_fixes, "graph_simplified": opt.simplified, "onnx": onnx_info,
                "parity": [c.to_dict() for c in checks], "timings_s": dict(steps.timings)})
     manifest.write(tmp)
     return manifest

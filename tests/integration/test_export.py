@@ -14,7 +14,7 @@ FAMILY_MODELS = {
     "MobileNetV1_x0_25": {"flatten_contiguous_range"},
     "MobileNetV2_x0_25": {"relu6", "flatten_contiguous_range"},
     "MobileNetV3_small_x0_35": {"flatten_contiguous_range"},
-    "ShuffleNetV2_x0_25": {"flatten_contiguous_range"},
+    "ShuffleNetV2_x0_25": {"flatten_contiguous_range", "transpose2"},
     "GhostNet_x0_5": set(),                      # squeeze2 instead of flatten: nothing to fix
 }
 
@@ -43,6 +43,12 @@ def test_x86_and_onnx_export_with_parity(model, tmp_path):
     for c in m["parity"]:
         assert c["ok"] and c["relative"] <= 1e-4 and c["top1_match"], c
     assert FAMILY_MODELS[model] <= set(m["compat_fixes"])
+    assert m["graph_simplified"]["strip_unread_attrs"] > 0
+    if model.startswith("ShuffleNetV2"):
+        # the channel shuffle's shape arithmetic folds away and Lite fuses the shuffle into one op
+        assert m["graph_simplified"]["fold_reshape_shapes"] == 32 and m["graph_simplified"]["prune_dead_ops"] == 144
+        nb = (d / f"{model}.nb").read_bytes()
+        assert nb.count(b"shuffle_channel") >= 16 and b"fill_constant" not in nb and b"transpose2" not in nb
     assert m["weights"]["kind"] == "random" and "latency/size only" in m["weights"]["label"]
     assert m["tools"]["paddlelite"] == "2.13rc0" and m["tools"]["paddle2onnx"] == "1.3.1"
     assert m["onnx"]["simplified"] and m["onnx"]["opset"] >= 13

@@ -13,7 +13,7 @@ def _program():
     v.type.lod_tensor.tensor.data_type = pb.VarType.FP32
     v.type.lod_tensor.tensor.dims.extend([-1, 16, 1, 1])
     for typ, x, out in [("relu6", "a", "b"), ("swish", "b", "c"), ("flatten_contiguous_range", "pool.out", "flat"),
-                        ("relu", "c", "d")]:
+                        ("transpose2", "pool.out", "t"), ("relu", "c", "d")]:
         op = block.ops.add()
         op.type = typ
         i = op.inputs.add()
@@ -27,7 +27,8 @@ def test_fixes_restore_what_lite_needs_and_are_idempotent(tmp_path):
     src = tmp_path / "m.pdmodel"
     src.write_bytes(_program().SerializeToString())
     dst = tmp_path / "fixed.pdmodel"
-    assert compat.fix_program_file(src, dst) == {"relu6": 1, "swish": 1, "flatten_contiguous_range": 1}
+    assert compat.fix_program_file(src, dst) == {"relu6": 1, "swish": 1, "flatten_contiguous_range": 1,
+                                                 "transpose2": 1}
     prog = compat._pb().ProgramDesc()
     prog.ParseFromString(dst.read_bytes())
     ops = {op.type: op for op in prog.blocks[0].ops}
@@ -36,6 +37,7 @@ def test_fixes_restore_what_lite_needs_and_are_idempotent(tmp_path):
     assert [o.parameter for o in ops["flatten_contiguous_range"].outputs] == ["Out", "XShape"]
     xshape = next(v for v in prog.blocks[0].vars if v.name == "flat.xshape")
     assert list(xshape.type.lod_tensor.tensor.dims) == [0, -1, 16, 1, 1]
+    assert [o.parameter for o in ops["transpose2"].outputs] == ["Out", "XShape"]   # lets shuffle_channel fuse
     assert list(ops["relu"].attrs) == []
     again = tmp_path / "again.pdmodel"
     assert compat.fix_program_file(dst, again) == {}
