@@ -18,6 +18,15 @@ from pathlib import Path
 GOAL_BYTES_PER_PARAM = 1.2
 
 
+def nb_sections(path: Path) -> tuple[int, int]:
+    """(topology bytes, params bytes) of a Paddle Lite naive-buffer .nb (v2.13: u16 meta, 16-byte
+    version, u64 topology size, topology, params)."""
+    import struct
+    data = path.read_bytes()
+    topo = struct.unpack("<Q", data[18:26])[0]
+    return topo, len(data) - 26 - topo
+
+
 def zoo_sizes(names, work: Path) -> list[dict]:
     from toolkit import api
     from toolkit.errors import MliteError
@@ -37,9 +46,14 @@ def zoo_sizes(names, work: Path) -> list[dict]:
                "fp32_nb_bytes": nb32, "int8_mb": round(nb8 / 1e6, 3), "bytes_per_param": m8["bytes_per_param"],
                "within_goal": m8["bytes_per_param"] <= GOAL_BYTES_PER_PARAM, "size_ratio_vs_fp32": round(nb8 / nb32, 3),
                "ptq_s": m8["quant_seconds"], "total_s": round(time.perf_counter() - t0, 1)}
+        nb_path = next(res.int8.directory / a["path"] for a in m8["artifacts"] if a["format"] == "paddle-lite-nb")
+        topo, params_part = nb_sections(nb_path)
+        row.update({"nb_topology_bytes": topo, "nb_params_bytes": params_part,
+                    "params_section_bytes_per_param": round(params_part / m8["params"], 4),
+                    "graph_simplified": m8.get("graph_simplified")})
         rows.append(row)
         print(f"[{i}/{len(names)}] {row['model']:<36} {row['int8_mb']:6.2f} MB  {row['bytes_per_param']:.3f} B/param  "
-              f"x{row['size_ratio_vs_fp32']:.3f} of FP32  PTQ {row['ptq_s']:.1f} s", flush=True)
+              f"x{row['size_ratio_vs_fp32']:.3f} of FP32  topology {topo / 1e3:.0f} kB  PTQ {row['ptq_s']:.1f} s", flush=True)
     return rows
 
 

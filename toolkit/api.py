@@ -107,10 +107,10 @@ def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[
 
 
 def bench_local(model_dir: Path | str, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,
-                progress: bool = True):
-    """Host benchmark: Paddle Lite x86 and ONNX Runtime side by side."""
+                progress: bool = True, rounds: int = 1):
+    """Host benchmark: Paddle Lite x86 and ONNX Runtime side by side (``rounds`` runner processes each)."""
     from .local_bench import bench_local as run
-    return run(Path(model_dir), backends, threads, warmup, repeats, progress=progress)
+    return run(Path(model_dir), backends, threads, warmup, repeats, progress=progress, rounds=rounds)
 
 
 def run(models: str | None = None, family: str | None = None, all_: bool = False, int8: bool = False,

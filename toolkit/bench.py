@@ -24,9 +24,10 @@ class RunnerSettings:
     repeats: int = 30
     power_mode: int = 0
     cpu_precision: str = "fp32"
+    speed_ref: bool = False      # mlite-runner only (benchmark_bin has no such flag)
 
     def argv(self) -> list[str]:
-        return [f"--optimized_model_file={self.model_file}",
+        return (["--speed_ref=1"] if self.speed_ref else []) + [f"--optimized_model_file={self.model_file}",
                 f"--input_shape={','.join(map(str, self.input_shape))}", f"--backend={self.backend}",
                 f"--threads={self.threads}", f"--warmup={self.warmup}", f"--repeats={self.repeats}",
                 f"--power_mode={self.power_mode}", f"--cpu_precision={self.cpu_precision}"]
@@ -41,6 +42,26 @@ class Perf:
     first_ms: float | None = None
     raw_ms: list[float] | None = None
     format: str = "perf-info"
+    ref_ms: list[float] | None = None     # mlite-runner --speed_ref: reference kernel after each run
+
+    @property
+    def host_drift(self) -> float | None:
+        """How far the host's speed moved during the run: the reference kernel's median in up to 10
+        consecutive blocks of runs, slowest block over fastest, minus 1 (per-run jitter averages out)."""
+        ref = self.ref_ms or []
+        blocks = min(10, len(ref) // 5)
+        if blocks < 2:
+            return None
+        size = len(ref) / blocks
+        medians = [statistics.median(ref[int(i * size):int((i + 1) * size)]) for i in range(blocks)]
+        return round(max(medians) / min(medians) - 1, 4)
+
+    @property
+    def ref_units_p50(self) -> float | None:
+        """Median of (model time / reference time): latency in host-speed-independent units."""
+        if not self.ref_ms or not self.raw_ms or len(self.ref_ms) != len(self.raw_ms):
+            return None
+        return round(statistics.median(m / r for m, r in zip(self.raw_ms, self.ref_ms) if r > 0), 3)
 
     @property
     def p50_ms(self) -> float | None:
@@ -50,15 +71,35 @@ class Perf:
     def p90_ms(self) -> float | None:
         if not self.raw_ms:
             return None
-        s = sorted(self.raw_ms)
-        return s[min(len(s) - 1, int(round(0.9 * (len(s) - 1))))]
+        return _pct(sorted(self.raw_ms), 0.9)
 
     @property
     def std_ms(self) -> float | None:
         return statistics.pstdev(self.raw_ms) if self.raw_ms and len(self.raw_ms) > 1 else None
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"p50_ms": self.p50_ms, "p90_ms": self.p90_ms, "std_ms": self.std_ms}
+        return asdict(self) | {"p50_ms": self.p50_ms, "p90_ms": self.p90_ms, "std_ms": self.std_ms,
+                               "host_drift": self.host_drift, "ref_units_p50": self.ref_units_p50}
+
+    @classmethod
+    def pooled(cls, rounds: list["Perf"]) -> "Perf":
+        """One Perf from several runner processes: every timed run pooled, init/first as medians."""
+        raw = [t for p in rounds for t in (p.raw_ms or [])]
+        ref = [t for p in rounds for t in (p.ref_ms or [])]
+        med = lambda vals: statistics.median(vals) if vals else None  # noqa: E731
+        if not raw:
+            n = len(rounds)
+            return cls(sum(p.avg_ms for p in rounds) / n, min(p.min_ms for p in rounds),
+                       max(p.max_ms for p in rounds), med([p.init_ms for p in rounds if p.init_ms is not None]),
+                       med([p.first_ms for p in rounds if p.first_ms is not None]), format=rounds[0].format)
+        return cls(sum(raw) / len(raw), min(raw), max(raw),
+                   med([p.init_ms for p in rounds if p.init_ms is not None]),
+                   med([p.first_ms for p in rounds if p.first_ms is not None]), raw, rounds[0].format,
+                   ref if len(ref) == len(raw) else None)
+
+
+def _pct(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(round(q * (len(sorted_values) - 1))))]
 
 
 _NUM = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
@@ -82,7 +123,8 @@ def parse_output(text: str) -> Perf:
             perf = Perf(avg_ms=float(values["avg"]), min_ms=float(values["min"]), max_ms=float(values["max"]),
                         init_ms=float(values["init"]) if "init" in values else None,
                         first_ms=float(values["first"]) if "first" in values else None,
-                        raw_ms=[float(v) for v in values["raw"].split(",")] if values.get("raw") else None)
+                        raw_ms=[float(v) for v in values["raw"].split(",")] if values.get("raw") else None,
+                        ref_ms=[float(v) for v in values["ref"].split(",")] if values.get("ref") else None)
         except (KeyError, ValueError):
             raise RunnerError(f"runner's 'Time(unit: ms)' block lacks numeric min/max/avg: {values}") from None
         return perf
@@ -121,10 +163,13 @@ class BenchResult:
 
 
 def result_key(model_sha256: str, serial: str, backend: str, threads: int, warmup: int, repeats: int,
-               power_mode: int, runner_sha256: str) -> str:
+               power_mode: int, runner_sha256: str, rounds: int = 1) -> str:
     from .artifacts import settings_key
-    return settings_key({"model": model_sha256, "device": serial, "backend": backend, "threads": threads,
-                         "warmup": warmup, "repeats": repeats, "power_mode": power_mode, "runner": runner_sha256})
+    settings = {"model": model_sha256, "device": serial, "backend": backend, "threads": threads,
+                "warmup": warmup, "repeats": repeats, "power_mode": power_mode, "runner": runner_sha256}
+    if rounds != 1:
+        settings["rounds"] = rounds
+    return settings_key(settings)
 
 
 def stored_keys(bench_dir) -> set[str]:

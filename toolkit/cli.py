@@ -289,21 +289,29 @@ def push(use_adb, model_dir, serials, threads, warmup, repeats, power_mode, runn
 @click.option("--backend", "backends", default="lite,onnxruntime", show_default=True, help="lite, onnxruntime.")
 @click.option("--threads", default="1,2", show_default=True, help="Thread counts.")
 @click.option("--warmup", default=10, show_default=True)
-@click.option("--repeats", default=30, show_default=True)
+@click.option("--repeats", default=30, show_default=True, help="Timed runs per round.")
+@click.option("--rounds", default=3, show_default=True,
+              help="Runner processes per backend and thread count, interleaved across backends; their runs are pooled.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def bench(use_local, model_dir, backends, threads, warmup, repeats, as_json) -> None:
+def bench(use_local, model_dir, backends, threads, warmup, repeats, rounds, as_json) -> None:
     """Run the benchmark_bin contract on this host: Paddle Lite x86 and ONNX Runtime side by side."""
     from . import api
     res = api.bench_local(model_dir, backends=[b.strip() for b in backends.split(",") if b.strip()],
                           threads=_int_list(threads, "--threads"), warmup=warmup, repeats=repeats,
-                          progress=not as_json)
+                          progress=not as_json, rounds=rounds)
     if as_json:
         _print_json(res.to_dict())
         return
     _print_bench_rows(res.results)
     for t, ratio in res.ratios.items():
         click.echo(f"threads={t}: Paddle Lite x86 / ONNX Runtime latency = {ratio:.2f}")
+    drift = [f"{r.backend} t{r.threads} {r.perf['host_drift']:.0%}" for r in res.results
+             if r.perf.get("host_drift") is not None]
+    if drift:
+        click.echo("host speed drift during each run (reference kernel, slowest / fastest block): " + ", ".join(drift))
+    for w in res.warnings:
+        click.echo(f"mlite: warning: {w}", err=True)
 
 
 @main.command(name="run")

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .artifacts import read_manifest, sha256_file
-from .bench import BenchResult, RunnerSettings, result_key, stored_keys
+from .bench import BenchResult, Perf, RunnerSettings, result_key, stored_keys
 from .devices.local import LocalDevice
 from .errors import MliteError
 from .push import _run_runner, _store
 
 # backend -> (artifact format in the manifest, runner --backend)
 BACKENDS = {"lite": ("paddle-lite-nb", "x86"), "onnxruntime": ("onnx", "onnxruntime")}
+# Above this, medians of separate runs will not agree within 5%: say so.
+NOISY = 0.05
 
 
 @dataclass
@@ -22,10 +24,11 @@ class LocalBench:
     results: list[BenchResult] = field(default_factory=list)
     ratios: dict[int, float] = field(default_factory=dict)    # threads -> lite avg / onnxruntime avg
     skipped: list[tuple[str, int]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "results": [r.to_dict() for r in self.results],
-                "lite_over_onnxruntime": self.ratios}
+                "lite_over_onnxruntime": self.ratios, "warnings": self.warnings}
 
 
 def _artifact(model_dir: Path, m, backend: str) -> Path:
@@ -44,14 +47,21 @@ def _artifact(model_dir: Path, m, backend: str) -> Path:
 
 
 def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,
-                timeout: float = 600, progress: bool = True, resume: bool = False) -> LocalBench:
+                timeout: float = 600, progress: bool = True, resume: bool = False, rounds: int = 1) -> LocalBench:
+    """Benchmark each backend at each thread count.
+
+    ``rounds`` > 1 runs the runner that many times per (backend, threads), as separate processes
+    with the backends interleaved (lite, ort, ort, lite, ...), and pools their timed runs: process
+    placement and the host's speed drift then hit every backend alike. The runner also times a
+    reference kernel after each run, so every result carries the host's drift during it.
+    """
     from .progress import Steps
     model_dir = Path(model_dir)
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
         raise MliteError(f"unknown --backend {','.join(unknown) or '(none)'}: choose from {', '.join(BACKENDS)}")
-    if not threads or any(t < 1 for t in threads) or repeats < 1 or warmup < 0:
-        raise MliteError("--threads must be >= 1, --repeats >= 1, --warmup >= 0")
+    if not threads or any(t < 1 for t in threads) or repeats < 1 or warmup < 0 or rounds < 1:
+        raise MliteError("--threads must be >= 1, --repeats >= 1, --warmup >= 0, --rounds >= 1")
     m = read_manifest(model_dir)
     if m is None:
         raise MliteError(f"{str(model_dir)!r} has no manifest.json: pass a directory written by 'mlite export'")
@@ -64,27 +74,56 @@ def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup
     out = LocalBench(md["model"])
     runner_sha = sha256_file(runner)
     done = stored_keys(model_dir / "bench") if resume else set()
-    with Steps(f"bench {md['model']} on this host", len(backends) * len(threads), show=progress) as steps:
+    with Steps(f"bench {md['model']} on this host", len(backends) * len(threads) * rounds, show=progress) as steps:
         for t in threads:
-            for b in backends:
-                key = result_key(file_sha[b], info.serial, b, t, warmup, repeats, 0, runner_sha)
-                if key in done:
-                    out.skipped.append((b, t))
+            keys = {b: result_key(file_sha[b], info.serial, b, t, warmup, repeats, 0, runner_sha, rounds)
+                    for b in backends}
+            todo = [b for b in backends if keys[b] not in done]
+            out.skipped.extend((b, t) for b in backends if b not in todo)
+            steps.advance((len(backends) - len(todo)) * rounds)
+            per_round: dict[str, list[Perf]] = {b: [] for b in todo}
+            version = {}
+            for i in range(rounds):
+                for b in (todo if i % 2 == 0 else todo[::-1]):
+                    rs = RunnerSettings(str(files[b]), tuple(md["input_shape"]), BACKENDS[b][1], t, warmup, repeats,
+                                        speed_ref=True)
+                    perf, version[b] = _run_runner(dev, str(runner), rs, timeout)
+                    per_round[b].append(perf)
                     steps.advance()
-                    continue
-                rs = RunnerSettings(str(files[b]), tuple(md["input_shape"]), BACKENDS[b][1], t, warmup, repeats)
-                perf, version = _run_runner(dev, str(runner), rs, timeout)
-                res = BenchResult(device=info.to_dict(), model=md["model"], model_file=files[b].name,
-                                  precision=md.get("precision", "fp32"), weights=md["weights"]["label"], backend=b,
-                                  threads=t, warmup=warmup, repeats=repeats, power_mode=0, perf=perf.to_dict(),
-                                  storage_bytes=files[b].stat().st_size,
-                                  runner={"path": str(runner), "sha256": runner_sha, "version": version},
-                                  timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                  settings={"input_shape": md["input_shape"]}, key=key)
+            for b in todo:
+                res = _result(md, info, files[b], b, t, warmup, repeats, per_round[b], runner, runner_sha,
+                              version[b], keys[b])
                 out.results.append(res)
                 _store(model_dir / "bench", res)
-                steps.advance()
+                _warn_if_noisy(out, res)
             by = {r.backend: r.perf["avg_ms"] for r in out.results if r.threads == t}
             if "lite" in by and "onnxruntime" in by:
                 out.ratios[t] = round(by["lite"] / by["onnxruntime"], 3)
     return out
+
+
+def _result(md, info, file: Path, backend: str, threads: int, warmup: int, repeats: int, rounds: list[Perf],
+            runner: Path, runner_sha: str, version, key: str) -> BenchResult:
+    perf = Perf.pooled(rounds)
+    medians = [p.p50_ms for p in rounds]
+    settings = {"input_shape": md["input_shape"], "rounds": len(rounds),
+                "round_p50_ms": [round(m, 3) for m in medians if m is not None]}
+    if len(settings["round_p50_ms"]) > 1:
+        v = settings["round_p50_ms"]
+        settings["round_spread"] = round((max(v) - min(v)) / (sum(v) / len(v)), 4)
+    return BenchResult(device=info.to_dict(), model=md["model"], model_file=file.name,
+                       precision=md.get("precision", "fp32"), weights=md["weights"]["label"], backend=backend,
+                       threads=threads, warmup=warmup, repeats=repeats * len(rounds), power_mode=0,
+                       perf=perf.to_dict(), storage_bytes=file.stat().st_size,
+                       runner={"path": str(runner), "sha256": runner_sha, "version": version},
+                       timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                       settings=settings, key=key)
+
+
+def _warn_if_noisy(out: LocalBench, res: BenchResult) -> None:
+    drift, spread = res.perf.get("host_drift") or 0, res.settings.get("round_spread") or 0
+    if max(drift, spread) > NOISY:
+        out.warnings.append(
+            f"{res.backend} t{res.threads}: this host's speed drifted {drift:.0%} during the run (reference kernel; "
+            f"round medians {spread:.0%} apart): medians of separate runs may differ as much; compare models "
+            "within one run (ratios, ref_units_p50), raise --rounds, or use a quieter machine")

@@ -43,10 +43,10 @@ class Steps:
         if self._progress:
             self._progress.update(self._task, description=text)
 
-    def advance(self) -> None:
-        """Count one unit of work done outside ``step`` (e.g. from worker threads)."""
-        if self._progress:
-            self._progress.advance(self._task)
+    def advance(self, units: int = 1) -> None:
+        """Count units of work done outside ``step`` (e.g. from worker threads)."""
+        if self._progress and units:
+            self._progress.advance(self._task, units)
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:

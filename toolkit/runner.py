@@ -4,6 +4,10 @@ Runs a Paddle Lite x86 ``.nb`` (``--backend x86``) or an ONNX model (``--backend
 and prints the same ``Perf Info`` block as Paddle Lite's benchmark_bin, plus a ``raw`` line with
 every run's time, so one parser serves phones and hosts. ``--power_mode`` is accepted and ignored
 (Android big/little core binding has no host equivalent).
+
+``--speed_ref 1`` (mlite-runner only) times a fixed single-threaded GEMM kernel after every timed
+run and prints it as a ``ref`` line: a virtual machine's CPU speed can drift by tens of percent
+within seconds, and the reference shows by how much (the model/reference ratio stays put).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ def _args(argv):
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--power_mode", type=int, default=0)
     ap.add_argument("--cpu_precision", default="fp32")
+    ap.add_argument("--speed_ref", type=int, default=0, help="1: time a reference kernel after each run")
     ap.add_argument("--version", action="version", version=f"mlite-runner {_version()}")
     return ap.parse_args(argv)
 
@@ -61,6 +66,22 @@ def _ort(model: str, threads: int):
     return (lambda x: sess.run(None, {name: x})[0]), f"onnxruntime {_dist('onnxruntime')}"
 
 
+REF_SIZE, REF_CHAIN = 64, 8     # ~0.1 ms on a 2.4 GHz core: 8 chained 64x64 float32 products
+
+
+def _reference_kernel():
+    """A fixed, deterministic compute kernel whose time tracks the CPU's current speed."""
+    import numpy as np
+    a = np.random.RandomState(1).uniform(-1, 1, (REF_SIZE, REF_SIZE)).astype(np.float32) / REF_SIZE
+
+    def kernel():
+        y = a
+        for _ in range(REF_CHAIN):
+            y = a @ y
+        return y
+    return kernel
+
+
 def _dist(name: str) -> str:
     from importlib.metadata import version
     return version(name)
@@ -84,6 +105,7 @@ def main(argv=None) -> int:
     # Lite x86 kernels use OpenMP/MKL: their thread pools read these before the library loads.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(a.threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"      # NumPy's BLAS (the reference kernel): one core
     import numpy as np
     shape = tuple(int(v) for v in a.input_shape.split(","))
     x = np.random.RandomState(0).uniform(-1, 1, shape).astype(np.float32)
@@ -93,13 +115,20 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     run(x)
     first = (time.perf_counter() - t0) * 1e3
+    ref = _reference_kernel() if a.speed_ref else None
     for _ in range(a.warmup):
         run(x)
-    times = []
+        if ref:
+            ref()
+    times, ref_times = [], []
     for _ in range(a.repeats):
         t0 = time.perf_counter()
         run(x)
         times.append((time.perf_counter() - t0) * 1e3)
+        if ref:
+            t0 = time.perf_counter()
+            ref()
+            ref_times.append((time.perf_counter() - t0) * 1e3)
     print("======= Device Info =======")
     print(f"Runner: mlite-runner {_version()} ({engine})")
     print(f"CPU: {platform.machine()} ({os.cpu_count()} cores), power_mode {a.power_mode} ignored on a host")
@@ -112,6 +141,8 @@ def main(argv=None) -> int:
     print(f"init  = {init:.3f}\nfirst = {first:.3f}\nmin   = {min(times):.3f}\nmax   = {max(times):.3f}")
     print(f"avg   = {sum(times) / len(times):.3f}")
     print("raw   = " + ",".join(f"{t:.3f}" for t in times))
+    if ref_times:
+        print("ref   = " + ",".join(f"{t:.4f}" for t in ref_times))
     return 0
 
 

@@ -233,11 +233,15 @@ def test_quotes_and_spaces_run_nothing(device, x86_model, tmp_path):
 
 
 def test_bench_local_lite_and_onnxruntime(x86_model):
-    p = run_mlite("bench", "--local", "--model-dir", x86_model, "--threads", "1,2", *FAST, "--json")
+    p = run_mlite("bench", "--local", "--model-dir", x86_model, "--threads", "1,2", *FAST, "--rounds", "2", "--json")
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
     assert sorted((r["backend"], r["threads"]) for r in res["results"]) == \
         [("lite", 1), ("lite", 2), ("onnxruntime", 1), ("onnxruntime", 2)]
+    for r in res["results"]:   # two runner processes per cell, their timed runs pooled, each with its reference
+        assert r["repeats"] == 6 and r["settings"]["rounds"] == 2 and len(r["settings"]["round_p50_ms"]) == 2
+        assert len(r["perf"]["raw_ms"]) == len(r["perf"]["ref_ms"]) == 6 and r["perf"]["ref_units_p50"] > 0
+        assert min(r["perf"]["raw_ms"]) == r["perf"]["min_ms"]
     assert set(res["lite_over_onnxruntime"]) == {"1", "2"} and all(v > 0 for v in res["lite_over_onnxruntime"].values())
     text = run_mlite("bench", "--local", "--model-dir", x86_model, "--threads", "1", *FAST).stdout
     assert "Paddle Lite x86 / ONNX Runtime latency" in text
