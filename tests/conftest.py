@@ -18,6 +18,14 @@ def run_mlite(*args, env=None, timeout=600, cwd=None) -> subprocess.CompletedPro
                           timeout=timeout, cwd=cwd)
 
 
+def interruptible_mlite(args: list[str]) -> subprocess.Popen:
+    """Start mlite so that SIGINT reaches it as Ctrl-C would, even when this test run was started in
+    the background by a shell without job control (which makes its children ignore SIGINT)."""
+    import signal
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     """A user error: non-zero exit, exactly one line on stderr, no traceback, nothing on stdout."""
     assert proc.returncode != 0, proc.stdout + proc.stderr

@@ -1,12 +1,11 @@
 """Every bad input: one line, non-zero exit, no traceback, nothing half-written."""
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
-from tests.conftest import MLITE, assert_one_line_error, run_mlite
+from tests.conftest import MLITE, assert_one_line_error, interruptible_mlite, run_mlite
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +85,7 @@ def test_unwritable_out(tmp_path):
 def test_ctrl_c_leaves_nothing_and_rerun_works(tmp_path):
     out = tmp_path / "o"
     args = [MLITE, "export", "--model", "MobileNetV2_x0_25", "--weights", "random", "--onnx", "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = interruptible_mlite(args)
     deadline = time.time() + 120
     while time.time() < deadline and not (out.exists() and any(p.name.startswith(".MobileNetV2_x0_25.partial")
                                                               for p in out.iterdir())):

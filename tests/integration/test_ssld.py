@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MLITE, assert_one_line_error, run_mlite
+from tests.conftest import MLITE, assert_one_line_error, interruptible_mlite, run_mlite
 
 pytestmark = pytest.mark.slow
 STUDENT = "MobileNetV3_small_x0_35"
@@ -65,7 +65,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(ssl, tmp_path):
     args = [MLITE, "distill", "--student", STUDENT, "--student-weights", "random", "--teacher", "MobileNetV1",
             "--teacher-weights", str(ssl.teacher_weights), "--data", str(ssl.labelled), "--image-size", "32",
             "--epochs", "3", "--batch-size", "32", "--out", str(out), "--json"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = interruptible_mlite(args)
     deadline = time.time() + 300
     while time.time() < deadline and not list(out.glob(".*checkpoint*/state.json")):
         time.sleep(0.1)
