@@ -86,13 +86,6 @@ def fix_program_bytes(data: bytes) -> tuple[bytes, dict[str, int]]:
     return prog.SerializeToString(), dict(changed)
 
 
-def fix_program_file(src: Path, dst: Path) -> dict[str, int]:
-    """Write a Lite-compatible copy of ``src`` to ``dst``; returns the fix counts."""
-    data, changed = fix_program_bytes(Path(src).read_bytes())
-    Path(dst).write_bytes(data)
-    return changed
-
-
 def op_types(path: Path) -> Counter:
     """Op type counts of a serialized program (for reports and tests)."""
     prog = _pb().ProgramDesc()
