@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit import __version__
-from toolkit.artifacts import Artifact, Manifest, ensure_writable_dir, is_complete, settings_key, staging_dir
+from toolkit.artifacts import Artifact, Manifest, StageResult, ensure_writable_dir, is_complete, settings_key, staging_dir
 from toolkit.errors import MliteError, NotYetSupported
 from toolkit.progress import Steps
 
@@ -54,17 +54,12 @@ class QuantConfig:
 
 
 @dataclass
-class QuantResult:
-    model: str
-    directory: Path
-    cached: bool
-    manifest: dict
+class QuantResult(StageResult):
     artifacts: list[Artifact] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "directory": str(self.directory), "cached": self.cached,
-                "warnings": self.warnings, "manifest": self.manifest}
+        return super().to_dict() | {"warnings": self.warnings}
 
 
 def check_algo(algo: str) -> str:

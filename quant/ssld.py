@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit import __version__, zoo
-from toolkit.artifacts import Artifact, Manifest, ensure_writable_dir, is_complete, settings_key, staging_dir
+from toolkit.artifacts import Artifact, Manifest, StageResult, ensure_writable_dir, is_complete, settings_key, staging_dir
 from toolkit.errors import MliteError
 
 from . import data
+from .train import accuracy, cosine_momentum, predict, sgd_step
 
 LOSSES = ("js", "kl")
 STAGE = "distill"
@@ -53,17 +54,12 @@ class DistillConfig:
 
 
 @dataclass
-class DistillResult:
-    model: str
-    directory: Path
-    weights: Path
-    cached: bool
-    manifest: dict
+class DistillResult(StageResult):
+    weights: Path = field(kw_only=True)
     log: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "directory": str(self.directory), "weights": str(self.weights),
-                "cached": self.cached, "manifest": self.manifest}
+        return super().to_dict() | {"weights": str(self.weights)}
 
 
 # ---- inputs -------------------------------------------------------------------------------------
@@ -80,7 +76,6 @@ def _teacher_logits(cfg: DistillConfig, images: list[data.ImageSet], pp: data.Pr
     import numpy as np
     from toolkit import weights as weights_mod
     from toolkit.export import build_model
-    from quant.train import predict
     tdir = Path(cfg.teacher)
     if tdir.is_dir():
         from toolkit.artifacts import read_manifest
@@ -182,7 +177,8 @@ def distill(cfg: DistillConfig) -> DistillResult:
     key = settings_key(settings)
     done = is_complete(final, key)
     if done is not None:
-        return DistillResult(name, final, final / f"{name}.pdparams", True, done.to_dict(), done.extra.get("log", []))
+        return DistillResult(name, final, True, done.to_dict(), weights=final / f"{name}.pdparams",
+                             log=done.extra.get("log", []))
 
     t_start = time.perf_counter()
     teacher_out, teacher_info = _teacher_logits(cfg, sets, pp)
@@ -210,8 +206,7 @@ def distill(cfg: DistillConfig) -> DistillResult:
     if world > 1:
         model = paddle.DataParallel(model)
     steps_per_epoch = max(1, math.ceil(len(items) / (cfg.batch_size * world)))
-    sched = paddle.optimizer.lr.CosineAnnealingDecay(cfg.lr, T_max=cfg.epochs * steps_per_epoch)
-    opt = paddle.optimizer.Momentum(sched, momentum=0.9, parameters=model.parameters(), weight_decay=1e-4)
+    opt, sched = cosine_momentum(model, cfg.lr, cfg.epochs * steps_per_epoch, momentum=0.9, weight_decay=1e-4)
     state_file = ckpt_dir / "state.json"
     resumed_from = 0
     if state_file.is_file():
@@ -221,7 +216,6 @@ def distill(cfg: DistillConfig) -> DistillResult:
         start_epoch, log = st["epoch"] + 1, st["log"]
         resumed_from = start_epoch
 
-    from quant.train import accuracy
     with Steps(f"distill {student.name} <- {teacher_info['model']}", cfg.epochs, show=cfg.progress and rank == 0) as steps:
         for _ in range(start_epoch):
             steps.advance()
@@ -245,10 +239,7 @@ def distill(cfg: DistillConfig) -> DistillResult:
                     y = paddle.to_tensor(np.asarray([v for _, v in lab], "int64"))
                     loss = loss + cfg.label_weight * paddle.nn.functional.cross_entropy(
                         paddle.gather(logits, sel), y)
-                loss.backward()
-                opt.step()
-                opt.clear_grad()
-                sched.step()
+                sgd_step(loss, opt, sched)
                 total += float(loss) * len(batch)
                 n += len(batch)
             mean_loss = total / max(n, 1)
@@ -272,7 +263,7 @@ def distill(cfg: DistillConfig) -> DistillResult:
     if world > 1:
         dist.barrier()
     if rank != 0:
-        return DistillResult(name, final, final / f"{name}.pdparams", False, {}, log)
+        return DistillResult(name, final, False, {}, weights=final / f"{name}.pdparams", log=log)
     with staging_dir(final) as tmp:
         paddle.save(inner.state_dict(), str(tmp / f"{name}.pdparams"))
         manifest = Manifest(
@@ -289,7 +280,7 @@ def distill(cfg: DistillConfig) -> DistillResult:
                            f"--image-size {cfg.image_size}"})
         manifest.write(tmp)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return DistillResult(name, final, final / f"{name}.pdparams", False, manifest.to_dict(), log)
+    return DistillResult(name, final, False, manifest.to_dict(), weights=final / f"{name}.pdparams", log=log)
 
 
 def hashlib_text(text: str) -> str:

@@ -42,24 +42,36 @@ def accuracy(model, images: ImageSet) -> float:
     return float(np.mean(logits.argmax(1) == np.asarray(images.labels)))
 
 
+def cosine_momentum(model, lr: float, total_steps: int, momentum: float = 0.9, weight_decay: float = 1e-4):
+    """(optimizer, scheduler): momentum SGD with the learning rate cosine-decayed over ``total_steps``."""
+    import paddle
+    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=total_steps)
+    opt = paddle.optimizer.Momentum(sched, momentum=momentum, parameters=model.parameters(),
+                                    weight_decay=weight_decay)
+    return opt, sched
+
+
+def sgd_step(loss, opt, sched) -> None:
+    """Backpropagate ``loss``, update the parameters, advance the learning-rate schedule."""
+    loss.backward()
+    opt.step()
+    opt.clear_grad()
+    sched.step()
+
+
 def train_classifier(model, train: ImageSet, cfg: TrainConfig, held_out: ImageSet | None = None,
                      on_epoch: Callable[[int, float, float | None], None] | None = None) -> TrainLog:
     """Momentum SGD with cosine decay and cross-entropy on ``train``'s labels."""
     import paddle
     steps_per_epoch = max(1, math.ceil(len(train) / cfg.batch_size))
-    sched = paddle.optimizer.lr.CosineAnnealingDecay(cfg.lr, T_max=cfg.epochs * steps_per_epoch)
-    opt = paddle.optimizer.Momentum(sched, momentum=cfg.momentum, parameters=model.parameters(),
-                                    weight_decay=cfg.weight_decay)
+    opt, sched = cosine_momentum(model, cfg.lr, cfg.epochs * steps_per_epoch, cfg.momentum, cfg.weight_decay)
     log = TrainLog()
     for epoch in range(cfg.epochs):
         model.train()
         total, n = 0.0, 0
         for x, y, _idx in train.batches(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch):
             loss = paddle.nn.functional.cross_entropy(model(paddle.to_tensor(x)), paddle.to_tensor(y))
-            loss.backward()
-            opt.step()
-            opt.clear_grad()
-            sched.step()
+            sgd_step(loss, opt, sched)
             total += float(loss) * len(y)
             n += len(y)
         log.losses.append(total / max(n, 1))

@@ -45,6 +45,20 @@ class Artifact:
 
 
 @dataclass
+class StageResult:
+    """What a stage (export, quantize, distill) returns: its directory and manifest."""
+
+    model: str
+    directory: Path
+    cached: bool          # an identical earlier result was reused
+    manifest: dict
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "directory": str(self.directory), "cached": self.cached,
+                "manifest": self.manifest}
+
+
+@dataclass
 class Manifest:
     stage: str
     model: str

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, zoo
-from .artifacts import Artifact, Manifest, ensure_writable_dir, is_complete, settings_key, staging_dir
+from .artifacts import Artifact, Manifest, StageResult, ensure_writable_dir, is_complete, settings_key, staging_dir
 from .errors import MliteError, NotYetSupported
 from .progress import Steps
 
@@ -30,16 +30,8 @@ class ExportConfig:
 
 
 @dataclass
-class ExportResult:
-    model: str
-    directory: Path
-    cached: bool
-    manifest: dict
+class ExportResult(StageResult):
     artifacts: list[Artifact] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"model": self.model, "directory": str(self.directory), "cached": self.cached,
-                "manifest": self.manifest}
 
 
 def build_model(spec: zoo.ModelSpec, weights, num_classes: int | None = None):
