@@ -8,7 +8,7 @@ DEMO_OUT ?= demo_out
 # pip warns once per package about this machine's unused local index paths; keep real errors.
 PIPFILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install demo test test-fast android-test bench lint clean system-packages
+.PHONY: install demo test test-fast android-test bench lint clean system-packages arm-tools arm-qemu arm-runtime arm-runner arm-prereqs
 
 install: $(STAMP) system-packages
 
@@ -50,7 +50,7 @@ demo: install
 	  --threads 1,2 --out $(DEMO_OUT)/host
 	$(VENV)/bin/mlite report $(DEMO_OUT)/host --reference --plot $(DEMO_OUT)/report.png
 
-test: install
+test: install arm-prereqs
 	$(PY) -m pytest -q
 
 # The Android app's pre/post-processing (plain Java) compiled with javac and tested with JUnit 4.
@@ -74,4 +74,59 @@ bench: install
 	$(PY) -m benchmarks.ssld
 
 clean:
-	rm -rf $(DEMO_OUT) mlite_out .pytest_cache
+	rm -rf $(DEMO_OUT) mlite_out .pytest_cache build
+
+# ---- ARM: Paddle Lite's light API for armv8 and our static runner (phones, ARM boards, qemu-user here) ----
+# The runtime: ../shared/arm (prebuilt, see its README), or built from a Paddle-Lite checkout at the tag of
+# the installed opt with 'make arm-runtime PADDLE_LITE_SRC=/path/to/Paddle-Lite' (about an hour on 2 cores).
+ARM_BUILD := build/arm
+PADDLE_LITE_SRC ?=
+ifneq ($(PADDLE_LITE_SRC),)
+ARM_RUNTIME ?= $(ARM_BUILD)/runtime
+else
+ARM_RUNTIME ?= ../shared/arm
+endif
+ARM_LIB := $(ARM_RUNTIME)/lib/libpaddle_api_light_bundled.a
+ARM_RUNNER := $(ARM_BUILD)/mlite-arm-runner
+ARM_CXX := aarch64-linux-gnu-g++
+ARM_DEB := g++-aarch64-linux-gnu qemu-user-static binutils
+
+arm-tools:
+	@missing=""; command -v $(ARM_CXX) >/dev/null || missing="$$missing g++-aarch64-linux-gnu"; \
+	[ -f /usr/share/binfmts/qemu-aarch64 ] || missing="$$missing qemu-user-static"; \
+	command -v strings >/dev/null || missing="$$missing binutils"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "make arm-tools: Debian packages missing ($$missing) and I am not root; run: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# aarch64 binaries run here through qemu-user (binfmt_misc): needs root once per boot.
+arm-qemu: arm-tools
+	@runners/arm/qemu-binfmt.sh
+
+arm-runtime: $(ARM_LIB)
+	@echo "arm-runtime: $(ARM_RUNTIME) (Paddle Lite $$(strings -n 6 $(ARM_LIB) | awk '/^v[0-9]+\.[0-9]+[0-9a-z.-]*$$/ && !f { print; f = 1 }'))"
+
+$(ARM_LIB):
+	@if [ -z "$(PADDLE_LITE_SRC)" ]; then \
+	  echo "make arm-runtime: no Paddle Lite ARM runtime at $(ARM_RUNTIME): pass PADDLE_LITE_SRC=/path/to/Paddle-Lite (a checkout at the tag of the installed opt, v2.13-rc) to build it, or ARM_RUNTIME=DIR (with include/ and lib/)" >&2; exit 1; fi
+	runners/arm/build-runtime.sh "$(PADDLE_LITE_SRC)" "$(ARM_BUILD)/runtime"
+
+# Our runner: one statically linked aarch64 file (Android arm64 phones, ARM Linux boards, qemu-user).
+arm-runner: $(ARM_RUNNER)
+
+$(ARM_RUNNER): runners/arm/mlite_arm_runner.cc $(ARM_LIB) | arm-tools
+	@mkdir -p $(ARM_BUILD)
+	@lite=$$(strings -n 6 $(ARM_LIB) | awk '/^v[0-9]+\.[0-9]+[0-9a-z.-]*$$/ && !f { print; f = 1 }'); [ -n "$$lite" ] || { echo "make arm-runner: no version string in $(ARM_LIB)" >&2; exit 1; }; \
+	ver=$$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml); \
+	echo "arm-runner: $(ARM_CXX) -static (Paddle Lite $$lite, $(ARM_RUNTIME))"; \
+	$(ARM_CXX) -static -O2 -std=c++11 -DMLITE_LITE_VERSION="\"$$lite\"" -DMLITE_RUNNER_VERSION="\"$$ver\"" \
+	  runners/arm/mlite_arm_runner.cc -I$(ARM_RUNTIME)/include \
+	  -Wl,--whole-archive $(ARM_LIB) -Wl,--no-whole-archive -lpthread -ldl -fopenmp -o $@.tmp 2>&1 \
+	  | { grep -v -e "Using 'dlopen'" -e "in function .goacc_profiling_initialize" || true; }; \
+	mv $@.tmp $@; file $@ 2>/dev/null || true
+
+# What the ARM tests need; without root they skip and say why (pytest -ra lists the reasons).
+arm-prereqs:
+	@$(MAKE) --no-print-directory arm-runner arm-qemu || echo "make test: ARM tooling unavailable (see above): the ARM tests will skip"

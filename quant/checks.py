@@ -22,7 +22,7 @@ def _stats(ref, out) -> dict:
             "top1_agreement": float(np.mean(ref.argmax(1) == out.argmax(1)))}
 
 
-def int8_checks(src: Source, int8_dir: Path, onnx_name: str | None) -> dict:
+def int8_checks(src: Source, int8_dir: Path, onnx_name: str | None, nb_name: str) -> dict:
     import numpy as np
     from toolkit import parity
     from .runtime import OnnxRuntimeRunner, PaddleStaticRunner
@@ -39,4 +39,20 @@ def int8_checks(src: Source, int8_dir: Path, onnx_name: str | None) -> dict:
         if not np.all(np.isfinite(ort)):
             raise QuantizationFailed(f"{src.name}: the QDQ ONNX model outputs NaN/Inf in ONNX Runtime")
         report["onnxruntime_int8_vs_paddle_int8"] = _stats(int8, ort)
+    report.update(_arm_checks(src, int8_dir / nb_name, x, fp32, int8))
     return report
+
+
+def _arm_checks(src: Source, nb: Path, x, fp32, int8) -> dict:
+    """The INT8 .nb itself on Paddle Lite's ARM kernels: agreement with Paddle's simulation and with FP32."""
+    import numpy as np
+    from toolkit import device_exec
+    arm = device_exec.host_arm_infer(nb, x)
+    if arm is None:
+        return {"lite_arm": "no ARM runner on this host ('make arm-runner', qemu-user): the INT8 .nb was not executed"}
+    out = arm.outputs.reshape(int8.shape)
+    if not np.all(np.isfinite(out)):
+        raise QuantizationFailed(f"{src.name}: the INT8 .nb outputs NaN/Inf on Paddle Lite's ARM kernels "
+                                 f"({device_exec.engine_label(arm.meta)}); please report it")
+    return {"lite_arm": device_exec.engine_label(arm.meta), "lite_arm_int8_vs_paddle_int8": _stats(int8, out),
+            "lite_arm_int8_vs_fp32": _stats(fp32, out)}

@@ -29,6 +29,12 @@ class EvalResult:
     fp32_top5: float | None = None
     top1_drop: float | None = None        # fp32_top1 - top1 (points, x100)
     agreement: float | None = None       # share of images where INT8 and FP32 top-1 agree
+    device: dict | None = None           # --device: where the .nb ran (serial, ABI, SoC, emulated)
+    engine: str | None = None            # the runtime that produced the logits
+    host_backend: str | None = None      # --device: the same artifact on a host engine, same images
+    host_top1: float | None = None
+    host_top5: float | None = None
+    host_agreement: float | None = None  # share of images where device and host top-1 agree
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,8 +54,12 @@ def _logits(model_dir: Path, backend: str, images: data.ImageSet, batch_size: in
 
 
 def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit: int | None = None,
-             backend: str = "paddle", batch_size: int = 32, record: bool = True) -> EvalResult:
-    """Evaluate; for an INT8 artifact also its FP32 source and the top-1 agreement between them."""
+             backend: str = "paddle", batch_size: int = 32, record: bool = True, device: str | None = None,
+             threads: int = 2) -> EvalResult:
+    """Evaluate; for an INT8 artifact also its FP32 source and the top-1 agreement between them.
+
+    With ``device`` the ``.nb`` runs there (inputs preprocessed here, pushed as one tensor file, outputs
+    pulled) and ``backend`` names the host engine reported beside it."""
     import numpy as np
     from toolkit.errors import MliteError
     model_dir = Path(model_dir)
@@ -64,15 +74,28 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
             images = images.subset(limit)
     listing = "\n".join(f"{f.relative_to(images.root)} {lab}" for f, lab in zip(images.files, images.labels))
     t0 = time.perf_counter()
-    logits = _logits(model_dir, backend, images, batch_size)
+    on_device = None
+    if device is not None:
+        from .on_device import device_logits
+        on_device = device_logits(model_dir, device, images, batch_size, threads)
+        logits = on_device.logits
+    else:
+        logits = _logits(model_dir, backend, images, batch_size)
     n_classes = logits.shape[1]
     if max(images.labels) >= n_classes:
         raise MliteError(f"labels go up to {max(images.labels)} but the model has {n_classes} classes; "
                          "check the class folders / --labels file")
     labels_arr = np.asarray(images.labels)
-    res = EvalResult(str(model_dir), md.get("model", model_dir.name), md.get("precision", "fp32"), backend,
+    res = EvalResult(str(model_dir), md.get("model", model_dir.name), md.get("precision", "fp32"),
+                     on_device.backend if on_device else backend,
                      len(images), len(images.skipped), _topk(logits, labels_arr, 1), _topk(logits, labels_arr, 5),
                      0.0, str(Path(data_dir).resolve()), hashlib.sha256(listing.encode()).hexdigest())
+    if on_device is not None:
+        res.device, res.engine = on_device.device, on_device.engine
+        host = _logits(model_dir, backend, images, batch_size)
+        res.host_backend = backend
+        res.host_top1, res.host_top5 = _topk(host, labels_arr, 1), _topk(host, labels_arr, 5)
+        res.host_agreement = float(np.mean(host.argmax(1) == logits.argmax(1)))
     src_dir = Path(md["source"]["directory"]) if md.get("precision") == "int8" and md.get("source") else None
     if src_dir is not None and src_dir.is_dir():
         ref = _logits(src_dir, "paddle", images, batch_size)
@@ -87,7 +110,8 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
 
 def _record(model_dir: Path, m, res: EvalResult) -> None:
     """Store the result in the manifest (one entry per data set and backend)."""
+    where = lambda e: (e.get("device") or {}).get("serial")  # noqa: E731
     evals = [e for e in m.extra.get("eval", [])
-             if not (e["data_sha256"] == res.data_sha256 and e["backend"] == res.backend)]
+             if not (e["data_sha256"] == res.data_sha256 and e["backend"] == res.backend and where(e) == where(res.to_dict()))]
     m.extra["eval"] = evals + [res.to_dict()]
     m.write(model_dir)

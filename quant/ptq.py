@@ -120,6 +120,7 @@ def _source_identity(src: Source) -> str:
 
 def quantize(cfg: QuantConfig) -> QuantResult:
     """Quantize ``cfg.model_dir`` into ``NAME_int8/``; skipped when the same result is already there."""
+    from toolkit import parity
     from toolkit.paddle_env import tool_versions
     algo = check_algo(cfg.algo)
     check_target(cfg.target)
@@ -136,7 +137,7 @@ def quantize(cfg: QuantConfig) -> QuantResult:
     method = "qat" if cfg.qat_train is not None else "ptq"
     settings = {"recipe": RECIPE_VERSION, "source": _source_identity(src), "method": method, "algo": algo,
                 "batch_size": cfg.batch_size, "calibration": calib_record, "target": cfg.target, "onnx": cfg.onnx,
-                "op_types": OP_TYPES, "tools": tool_versions()}
+                "op_types": OP_TYPES, "tools": tool_versions(), "arm_check": parity.arm_engine()}
     if method == "qat":
         qat_data = data.open_folder(cfg.qat_train, src.preprocess, need_labels=True, what="--train folder")
         settings["qat"] = {"train": qat_data.describe(), "epochs": cfg.qat_epochs, "lr": cfg.qat_lr}
@@ -192,7 +193,7 @@ def _finish(src, cfg, name, tmp: Path, steps: Steps, settings, key, calib_record
             onnx_info = onnx_conv.to_onnx(tmp, MODEL_FILE, PARAMS_FILE, tmp / f"{name}.onnx")
         arts.append(Artifact.of(tmp, f"{name}.onnx", "onnx-qdq", "any"))
     with steps.step("check"):
-        report = checks.int8_checks(src, tmp, f"{name}.onnx" if cfg.onnx else None)
+        report = checks.int8_checks(src, tmp, f"{name}.onnx" if cfg.onnx else None, f"{name}.nb")
     nb_bytes = arts[2].bytes
     manifest = Manifest(
         stage=STAGE, model=name, key=key, settings=settings, tools=settings["tools"], artifacts=arts,

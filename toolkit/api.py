@@ -74,10 +74,12 @@ def quantize(model_dir: Path | str, out: Path | str | None = None, target: str =
 
 
 def evaluate(model_dir: Path | str, data: Path | str, labels: Path | str | None = None, limit: int | None = None,
-             backend: str = "paddle"):
-    """Top-1/top-5 on the host (INT8 via Paddle's executor or ONNX Runtime, never Lite x86)."""
+             backend: str = "paddle", device: str | None = None, threads: int = 2):
+    """Top-1/top-5 on the host (INT8 via Paddle's executor or ONNX Runtime, never Lite x86), or with
+    ``device`` (adb serial, ``adb:SERIAL`` or ``local``) of the ``.nb`` on the device's Paddle Lite runtime."""
     from quant.evaluate import evaluate as run
-    return run(Path(model_dir), Path(data), Path(labels) if labels else None, limit, backend)
+    return run(Path(model_dir), Path(data), Path(labels) if labels else None, limit, backend, device=device,
+               threads=threads)
 
 
 def devices() -> list[dict]:

@@ -43,6 +43,7 @@ class Perf:
     raw_ms: list[float] | None = None
     format: str = "perf-info"
     ref_ms: list[float] | None = None     # mlite-runner --speed_ref: reference kernel after each run
+    memory_mb: dict | None = None         # the "Memory Usage(unit: MB)" block, e.g. {"init": .., "peak": ..}
 
     @property
     def host_drift(self) -> float | None:
@@ -92,10 +93,12 @@ class Perf:
             return cls(sum(p.avg_ms for p in rounds) / n, min(p.min_ms for p in rounds),
                        max(p.max_ms for p in rounds), med([p.init_ms for p in rounds if p.init_ms is not None]),
                        med([p.first_ms for p in rounds if p.first_ms is not None]), format=rounds[0].format)
+        mems = [p.memory_mb for p in rounds if p.memory_mb]
+        memory = {k: max(m[k] for m in mems if k in m) for k in {k for m in mems for k in m}} if mems else None
         return cls(sum(raw) / len(raw), min(raw), max(raw),
                    med([p.init_ms for p in rounds if p.init_ms is not None]),
                    med([p.first_ms for p in rounds if p.first_ms is not None]), raw, rounds[0].format,
-                   ref if len(ref) == len(raw) else None)
+                   ref if len(ref) == len(raw) else None, memory)
 
 
 def _pct(sorted_values: list[float], q: float) -> float:
@@ -105,6 +108,23 @@ def _pct(sorted_values: list[float], q: float) -> float:
 _NUM = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 _KV = re.compile(r"^\s*(\w+)\s*=\s*(.+?)\s*$")
 _OLD = re.compile(rf"min\s*=\s*{_NUM}\s*(?:ms)?\s*,?\s*max\s*=\s*{_NUM}\s*(?:ms)?\s*,?\s*average\s*=\s*{_NUM}")
+
+
+def _memory_block(lines: list[str]) -> dict | None:
+    """benchmark_bin's optional ``Memory Usage(unit: MB):`` block (ours: init = RSS after load, peak = VmHWM)."""
+    start = next((i for i, ln in enumerate(lines) if ln.strip().startswith("Memory Usage(unit: MB)")), None)
+    if start is None:
+        return None
+    values = {}
+    for ln in lines[start + 1:]:
+        m = _KV.match(ln)
+        if not m:
+            break
+        try:
+            values.setdefault(m.group(1), float(m.group(2)))
+        except ValueError:
+            break
+    return values or None
 
 
 def parse_output(text: str) -> Perf:
@@ -127,6 +147,7 @@ def parse_output(text: str) -> Perf:
                         ref_ms=[float(v) for v in values["ref"].split(",")] if values.get("ref") else None)
         except (KeyError, ValueError):
             raise RunnerError(f"runner's 'Time(unit: ms)' block lacks numeric min/max/avg: {values}") from None
+        perf.memory_mb = _memory_block(lines)
         return perf
     for ln in lines:
         m = _OLD.search(ln)
@@ -157,6 +178,7 @@ class BenchResult:
     timestamp: str
     settings: dict = field(default_factory=dict)
     key: str = ""                 # hash of what decides the measurement (resumable runs skip a match)
+    emulated: bool = False        # the CPU was emulated (qemu-user): outputs exact, times not a device's
 
     def to_dict(self) -> dict:
         return asdict(self)

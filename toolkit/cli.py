@@ -87,6 +87,8 @@ def _print_result(res) -> None:
         cal = m["calibration"]
         click.echo(f"  {m['method'].upper()} algo={m['algo']} calibration={cal['kind']} ({cal['images']} images), "
                    f"{m['bytes_per_param']:.2f} bytes/param ({m['params']:,} params)")
+        if isinstance(m.get("checks", {}).get("lite_arm"), str):
+            click.echo(f"  INT8 .nb on ARM kernels: {m['checks']['lite_arm']}")
         for name, st in m.get("checks", {}).items():
             if isinstance(st, dict):
                 click.echo(f"  check {name}: top-1 agreement {st['top1_agreement']:.0%}, "
@@ -184,18 +186,27 @@ def quantize(model_dir, calib, calib_size, algo, batch_size, qat, train, epochs,
 @click.option("--data", required=True, type=click.Path(), help="Labelled images: class sub-folders or val_list.txt.")
 @click.option("--labels", type=click.Path(), help="A 'relative/path.jpg label' list (default: DATA/val_list.txt or folders).")
 @click.option("--limit", type=int, help="Evaluate on N images (a fixed sample).")
-@click.option("--backend", default="paddle", show_default=True, help="paddle | onnxruntime.")
+@click.option("--backend", default="paddle", show_default=True,
+              help="Host engine: paddle | onnxruntime (with --device: the engine shown beside the device's).")
+@click.option("--device", help="Run the .nb on a device: adb serial, adb:SERIAL, or local (this host's ARM runtime).")
+@click.option("--threads", default=2, show_default=True, help="Threads on the device (--device).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def eval_cmd(model_dir, data, labels, limit, backend, as_json) -> None:
-    """Top-1 / top-5 on this host; for INT8 also its FP32 source and their agreement."""
+def eval_cmd(model_dir, data, labels, limit, backend, device, threads, as_json) -> None:
+    """Top-1 / top-5 on this host or on a device's runtime; for INT8 also its FP32 source and their agreement."""
     from . import api
-    r = api.evaluate(model_dir, data, labels=labels, limit=limit, backend=backend)
+    r = api.evaluate(model_dir, data, labels=labels, limit=limit, backend=backend, device=device, threads=threads)
     if as_json:
         _print_json(r.to_dict())
         return
-    click.echo(f"{r.model} ({r.precision}, {r.backend}) on {r.images} images: top-1 {r.top1:.2%}  top-5 {r.top5:.2%}"
-               + (f"  [{r.skipped_unreadable} unreadable skipped]" if r.skipped_unreadable else ""))
+    where = ""
+    if r.device is not None:
+        where = f" on {r.device.get('model') or r.device['serial']} [{r.engine}]"
+    click.echo(f"{r.model} ({r.precision}, {r.backend}){where} on {r.images} images: top-1 {r.top1:.2%}  "
+               f"top-5 {r.top5:.2%}" + (f"  [{r.skipped_unreadable} unreadable skipped]" if r.skipped_unreadable else ""))
+    if r.host_top1 is not None:
+        click.echo(f"host ({r.host_backend}): top-1 {r.host_top1:.2%}  top-5 {r.host_top5:.2%}  "
+                   f"top-1 agreement with the device {r.host_agreement:.2%}")
     if r.agreement is not None:
         click.echo(f"FP32 source: top-1 {r.fp32_top1:.2%}  top-5 {r.fp32_top5:.2%}  drop {r.top1_drop:+.2f} points  "
                    f"top-1 agreement {r.agreement:.2%}")

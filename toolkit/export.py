@@ -67,7 +67,7 @@ def save_inference(model, input_shape: tuple, dest: Path) -> None:
 def export(cfg: ExportConfig) -> ExportResult:
     """Run the export recipe; skip it when ``cfg.out/NAME`` already holds the same result."""
     from converters import lite
-    from . import weights as weights_mod
+    from . import parity, weights as weights_mod
     from .paddle_env import tool_versions
 
     spec = zoo.get(cfg.model)
@@ -89,6 +89,8 @@ def export(cfg: ExportConfig) -> ExportResult:
         settings = {"recipe": RECIPE_VERSION, "model": spec.name, "arch": spec.arch, "weights": weights.identity,
                     "target": target.name, "onnx": cfg.onnx, "verify": cfg.verify, "input_shape": list(input_shape),
                     "num_classes": cfg.num_classes, "tools": tool_versions()}
+        if cfg.verify and not target.runs_on_host:
+            settings["verify_engine"] = parity.arm_engine()
         key = settings_key(settings)
         done = is_complete(final, key)
         if done is not None:
@@ -132,20 +134,38 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, inp
                "input_shape": list(input_shape), "num_classes": num_classes,
                "preprocess": Preprocess.for_input_size(input_shape[-1]).to_dict(),
                "compat_fixes": opt.compat_fixes, "graph_simplified": opt.simplified, "onnx": onnx_info,
-               "parity": [c.to_dict() for c in checks], "timings_s": dict(steps.timings)})
+               "parity": [c.to_dict() for c in checks], "verified_on": _verified_on(checks, target),
+               "timings_s": dict(steps.timings)})
     manifest.write(tmp)
     return manifest
 
 
+def _verified_on(checks: list, target) -> dict:
+    """Which engine executed which file, in words a reader of the manifest can act on."""
+    if not checks:
+        return {"nb": None, "note": "parity not checked (--no-verify)"}
+    nb_check = checks[0]
+    if nb_check.backend.startswith("paddle-lite-arm"):
+        return {"nb": nb_check.backend, "note": f"the {target.name} .nb itself ran on Paddle Lite's ARM kernels"}
+    if target.runs_on_host:
+        return {"nb": nb_check.backend, "note": f"the {target.name} .nb itself ran on this host"}
+    return {"nb": nb_check.backend, "note": "no ARM runner on this host ('make arm-runner', qemu-user): an x86 twin "
+            "of the model was checked, the ARM .nb itself was not executed"}
+
+
 def _parity(input_shape, target, tmp: Path, nb_name: str, with_onnx: bool, name: str) -> list:
-    """Compare Lite x86 (the target .nb, or a throw-away x86 build) and ONNX Runtime with Paddle."""
+    """Compare the .nb (on ARM kernels when this host can run them, else a throw-away x86 twin) and
+    ONNX Runtime with Paddle."""
     from converters import lite
-    from . import parity
+    from . import device_exec, parity
     x = parity.fixed_input(input_shape)
     ref = parity.paddle_reference(tmp / MODEL_FILE, tmp / PARAMS_FILE, x)
     checks = []
+    arm = device_exec.host_arm_infer(tmp / nb_name, x) if target.name == "arm" else None
     if target.runs_on_host:
         checks.append(parity.compare(f"paddle-lite-{target.name}", ref, lite.run_on_host(tmp / nb_name, x)))
+    elif arm is not None:
+        checks.append(parity.compare(device_exec.engine_label(arm.meta), ref, arm.outputs))
     else:
         with tempfile.TemporaryDirectory(prefix="mlite-verify-") as work:
             nb = lite.optimize(tmp / MODEL_FILE, tmp / PARAMS_FILE, lite.TARGETS["x86"],

@@ -10,7 +10,8 @@ from .artifacts import read_manifest, sha256_file
 from .bench import BenchResult, Perf, RunnerSettings, result_key, stored_keys
 from .devices.local import LocalDevice
 from .errors import MliteError
-from .push import _run_runner, _store
+from .device_exec import run as run_runner
+from .push import _store
 
 # backend -> (artifact format in the manifest, runner --backend)
 BACKENDS = {"lite": ("paddle-lite-nb", "x86"), "onnxruntime": ("onnx", "onnxruntime")}
@@ -87,7 +88,8 @@ def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup
                 for b in (todo if i % 2 == 0 else todo[::-1]):
                     rs = RunnerSettings(str(files[b]), tuple(md["input_shape"]), BACKENDS[b][1], t, warmup, repeats,
                                         speed_ref=True)
-                    perf, version[b] = _run_runner(dev, str(runner), rs, timeout)
+                    perf, meta = run_runner(dev, str(runner), rs, timeout)
+                    version[b] = meta.name
                     per_round[b].append(perf)
                     steps.advance()
             for b in todo:

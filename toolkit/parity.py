@@ -51,6 +51,15 @@ def require(checks: list[ParityCheck], model: str) -> None:
                           "the converted model is wrong, nothing was written; please report it")
 
 
+def arm_engine() -> str:
+    """What checks an ARM .nb on this host: its ARM kernels (runner version) or an x86 twin."""
+    from . import runners
+    found = runners.host_arm_runner()
+    if found is None:
+        return "x86-twin"
+    return f"arm {found[1].lite_version} {'emulated' if found[1].emulated else 'native'}"
+
+
 def paddle_reference(model_file: Path, params_file: Path, x):
     """Run the saved inference model with Paddle Inference (the reference output)."""
     from .paddle_env import import_paddle

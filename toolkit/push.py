@@ -3,23 +3,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import posixpath
 import re
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import device_exec, runners
 from .artifacts import read_manifest, sha256_file, write_text_atomic
-from .bench import BenchResult, RunnerError, RunnerSettings, parse_output, result_key, stored_keys
+from .bench import BenchResult, RunnerError, RunnerSettings, result_key, stored_keys
 from .devices.base import Device, DeviceInfo
 from .errors import MliteError
 
 _SAFE_REMOTE = re.compile(r"^/[A-Za-z0-9._/+-]+$")
-ARM_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi")
 
 
 @dataclass
@@ -95,42 +91,20 @@ def validate_settings(cfg: PushConfig) -> None:
 
 
 def default_runner(info: DeviceInfo) -> Path:
-    """The runner for a device: MLITE_RUNNER, a cached benchmark_bin for ARM, or mlite-runner on x86."""
-    env = os.environ.get("MLITE_RUNNER")
-    if env:
-        return Path(env)
-    if info.abi in ARM_ABIS:
-        from .weights import mlite_home
-        cached = mlite_home() / "runners" / f"benchmark_bin-{info.abi}"
-        if cached.is_file():
-            return cached
-        raise RunnerError(
-            f"device {info.serial} is {info.abi}: it needs Paddle Lite's ARM benchmark_bin (v2.13, to read 2.13 .nb "
-            "files): build it in a Paddle-Lite v2.13 checkout with './lite/tools/build_android.sh --arch=armv8 "
-            "--toolchain=clang --with_benchmark=ON full_publish' (output: build.lite.android.armv8.clang/lite/api/"
-            f"tools/benchmark/benchmark_bin), then pass --runner PATH, set MLITE_RUNNER, or copy it to {cached}")
-    return Path(sys.executable).parent / "mlite-runner"
+    """The runner for a device: MLITE_RUNNER, a cached benchmark_bin, our static ARM runner, or mlite-runner."""
+    return runners.for_device(info.abi)
 
 
 def _check_target(model: Model, info: DeviceInfo) -> None:
     if model.target is None or info.abi is None:
         return
-    is_arm = info.abi in ARM_ABIS
+    is_arm = runners.is_arm(info.abi)
     if model.target == "arm" and not is_arm:
         raise MliteError(f"{model.nb.name} is built for arm but device {info.serial} is {info.abi}: "
                          "export with --target x86 for this device")
     if model.target == "x86" and is_arm:
         raise MliteError(f"{model.nb.name} is built for x86 but device {info.serial} is {info.abi}: "
                          "export with --target arm (the default)")
-
-
-def _push_if_changed(dev: Device, local: Path, remote: str, sha: str, pushed: list[str], mode: str | None) -> None:
-    if dev.sha256(remote) == sha:
-        return
-    dev.push(local, remote)
-    pushed.append(remote)
-    if mode:
-        dev.shell(["chmod", mode, remote], timeout=60)
 
 
 def bench_device(dev: Device, model: Model, cfg: PushConfig, out_dir: Path, on_run=None) -> DeviceRun:
@@ -142,20 +116,18 @@ def bench_device(dev: Device, model: Model, cfg: PushConfig, out_dir: Path, on_r
     if not runner.is_file():
         raise RunnerError(f"runner {str(runner)!r} does not exist; pass --runner PATH to benchmark_bin")
     remote_dir = cfg.remote_dir or dev.default_remote_dir
-    remote_runner = posixpath.join(remote_dir, "benchmark_bin" if runner.name != "mlite-runner" else "mlite-runner")
-    remote_model = posixpath.join(remote_dir, re.sub(r"[^A-Za-z0-9_.-]", "_", model.name) + ".nb")
     runner_sha = sha256_file(runner)
-    pushed: list[str] = []
-    try:
-        dev.mkdir(remote_dir)
+    with device_exec.Workspace(dev, remote_dir, keep=cfg.keep) as ws:
         if info.free_bytes is not None and info.free_bytes < model.nb.stat().st_size:
             from .devices import NoSpace
             raise NoSpace(f"device {info.serial} has {info.free_bytes / 1e6:.1f} MB free in {remote_dir}, "
                           f"the model needs {model.nb.stat().st_size / 1e6:.1f} MB; free space or use --remote-dir")
-        _push_if_changed(dev, runner, remote_runner, runner_sha, pushed, "755")
-        _push_if_changed(dev, model.nb, remote_model, model.sha256, pushed, None)
+        remote_runner = ws.put(runner, runners.remote_name(runner), runner_sha, "755")
+        meta = device_exec.probe(dev, remote_runner, cfg.timeout)
+        runners.check_versions(model.nb, meta, f"device {info.serial}")
+        remote_model = ws.put(model.nb, model.name + ".nb", model.sha256)
         storage = dev.size(remote_model)
-        backend = "arm" if (info.abi in ARM_ABIS) else "x86"
+        backend = "arm" if runners.is_arm(info.abi) else "x86"
         done = stored_keys(out_dir) if cfg.resume else set()
         ran = 0
         for threads in cfg.threads:
@@ -171,49 +143,23 @@ def bench_device(dev: Device, model: Model, cfg: PushConfig, out_dir: Path, on_r
             ran += 1
             rs = RunnerSettings(remote_model, model.input_shape, backend, threads, cfg.warmup, cfg.repeats,
                                 cfg.power_mode)
-            perf, version = _run_runner(dev, remote_runner, rs, cfg.timeout)
+            perf, rmeta = device_exec.run(dev, remote_runner, rs, cfg.timeout)
+            version = rmeta.name or meta.name or rmeta.lite_version
+            emulated = bool(info.emulated or rmeta.emulated)
             res = BenchResult(
                 device=info.to_dict(), model=model.name, model_file=model.nb.name, precision=model.precision,
                 weights=model.weights, backend=backend, threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
                 power_mode=cfg.power_mode, perf=perf.to_dict(), storage_bytes=storage or 0,
-                runner={"path": str(runner), "sha256": runner_sha, "version": version},
+                runner={"path": str(runner), "sha256": runner_sha, "version": version,
+                        "lite_version": rmeta.lite_version or meta.lite_version, "cpu": rmeta.cpu},
                 timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 settings={"input_shape": list(model.input_shape), "remote_dir": remote_dir,
-                          "cooldown_s": cfg.cooldown, "model_sha256": model.sha256}, key=key)
+                          "cooldown_s": cfg.cooldown, "model_sha256": model.sha256}, key=key, emulated=emulated)
             run.results.append(res)
             run.files.append(str(_store(out_dir, res)))
             if on_run:
                 on_run()
-    finally:
-        if not cfg.keep:
-            _cleanup(dev, pushed, remote_dir)
     return run
-
-
-def _run_runner(dev: Device, remote_runner: str, rs: RunnerSettings, timeout: float):
-    argv = [remote_runner, *rs.argv()]
-    try:
-        r = dev.shell(argv, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        dev.kill(remote_runner)
-        raise RunnerError(f"runner exceeded --timeout {timeout:g} s at {rs.threads} thread(s); "
-                          "raise --timeout or lower --repeats") from None
-    if r.code != 0:
-        tail = next((ln.strip() for ln in reversed(r.output.splitlines()) if ln.strip()), "no output")
-        how = f"was killed by signal {r.code - 128}" if r.code > 128 else f"exited with status {r.code}"
-        raise RunnerError(f"runner {how} at {rs.threads} thread(s): {tail[:200]}")
-    perf = parse_output(r.output)
-    version = next((ln.split(":", 1)[1].strip() for ln in r.output.splitlines()
-                    if ln.lower().startswith(("runner:", "paddle lite version", "version"))), None)
-    return perf, version
-
-
-def _cleanup(dev: Device, pushed: list[str], remote_dir: str) -> None:
-    try:
-        dev.remove(pushed)
-        dev.rmdir_if_empty(remote_dir)
-    except Exception:  # the device may be gone; the original error matters more
-        pass
 
 
 def _store(out_dir: Path, res: BenchResult) -> Path:

@@ -156,7 +156,8 @@ def to_json(rep: Report) -> str:
                          "published": None if ref is None else {
                              "latency_ms": {str(t): getattr(ref, f"sd855_ms_t{t}") for t in THREADS},
                              "storage_mb": ref.storage_mb, "top1": ref.top1}})
-        out["tables"].append({"device": table.device, "settings": table.settings, "rows": rows,
+        out["tables"].append({"device": table.device, "settings": table.settings, "emulated": table.emulated,
+                              "title": table.title, "rows": rows,
                               "suspect_measured": [f.to_dict() for f in rep.flags_measured.get(table.title, [])]})
     if rep.reference:
         out["suspect_published"] = [f.to_dict() for f in rep.flags_published]

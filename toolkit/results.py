@@ -8,6 +8,7 @@ from pathlib import Path
 from .artifacts import read_manifest
 from .errors import MliteError
 
+EMULATED_NOTE = "emulated CPU (qemu-user): not a phone latency"
 REQUIRED = ("device", "model", "backend", "threads", "perf", "storage_bytes", "warmup", "repeats")
 
 
@@ -37,6 +38,7 @@ class Table:
     device: dict
     settings: dict                        # warmup, repeats, power_mode, input_shape
     rows: dict[tuple[str, str], Row] = field(default_factory=dict)
+    emulated: bool = False                # qemu-user / emulator: exact outputs, times not a device's
 
     @property
     def title(self) -> str:
@@ -45,7 +47,8 @@ class Table:
         s = self.settings
         return (f"{d.get('model') or d['serial']} ({soc}, {d.get('abi')}, serial {d['serial']}) - "
                 f"warmup {s['warmup']}, repeats {s['repeats']}, power_mode {s['power_mode']}, "
-                f"input {'x'.join(map(str, s['input_shape']))}")
+                f"input {'x'.join(map(str, s['input_shape']))}"
+                + (f" - {EMULATED_NOTE}" if self.emulated else ""))
 
 
 def result_files(inputs: list[Path]) -> list[Path]:
@@ -94,8 +97,9 @@ def build_tables(inputs: list[Path]) -> list[Table]:
         r = load(f)
         settings = {"warmup": r["warmup"], "repeats": r["repeats"], "power_mode": r.get("power_mode", 0),
                     "input_shape": r.get("settings", {}).get("input_shape", [1, 3, 224, 224])}
-        tkey = (r["device"]["serial"], json.dumps(settings, sort_keys=True))
-        table = tables.setdefault(tkey, Table(r["device"], settings))
+        emulated = bool(r.get("emulated") or r["device"].get("emulated"))
+        tkey = (r["device"]["serial"], emulated, json.dumps(settings, sort_keys=True))
+        table = tables.setdefault(tkey, Table(r["device"], settings, emulated=emulated))
         rkey = (r["model"], r["backend"])
         row = table.rows.get(rkey)
         if row is None:

@@ -59,11 +59,11 @@ def select_models(models: str | None, family: str | None, all_: bool) -> list[st
 def _target(cfg: RunConfig, devices) -> str:
     if cfg.mode == "local":
         return "x86"
-    from .push import ARM_ABIS
+    from .runners import is_arm
     abis = {d.info().abi for d in devices}
-    if len(abis) > 1 and any(a in ARM_ABIS for a in abis) and not all(a in ARM_ABIS for a in abis):
+    if len({is_arm(a) for a in abis}) > 1:
         raise MliteError(f"devices mix ARM and x86 ABIs ({', '.join(sorted(map(str, abis)))}): run them separately")
-    return "arm" if abis & set(ARM_ABIS) else "x86"
+    return "arm" if any(is_arm(a) for a in abis) else "x86"
 
 
 def run(cfg: RunConfig) -> list[ModelOutcome]:

@@ -16,7 +16,7 @@ EXIT_MARK = "__MLITE_EXIT__"
 SEP_MARK = "__MLITE_SEP__"
 MAX_SHELL = 4000            # adb refuses shell commands over 4096 bytes
 PROPS = ["ro.product.model", "ro.product.manufacturer", "ro.soc.model", "ro.board.platform",
-         "ro.product.cpu.abi", "ro.build.version.release"]
+         "ro.product.cpu.abi", "ro.build.version.release", "ro.kernel.qemu", "ro.boot.qemu"]
 
 
 def adb_path() -> str | None:
@@ -174,4 +174,5 @@ class AdbDevice(Device):
         return DeviceInfo(serial=self.serial, kind="adb", model=vals["ro.product.model"],
                           manufacturer=vals["ro.product.manufacturer"], soc=soc,
                           soc_name=soc_name(vals["ro.soc.model"], vals["ro.board.platform"]),
-                          abi=vals["ro.product.cpu.abi"], android=vals["ro.build.version.release"], free_bytes=free)
+                          abi=vals["ro.product.cpu.abi"], android=vals["ro.build.version.release"], free_bytes=free,
+                          emulated="1" in (vals["ro.kernel.qemu"], vals["ro.boot.qemu"]))

@@ -28,6 +28,7 @@ class DeviceInfo:
     abi: str | None = None
     android: str | None = None
     free_bytes: int | None = None
+    emulated: bool = False            # an emulator (ro.kernel.qemu / ro.boot.qemu): its times are not a phone's
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,63 @@
+"""Accuracy on the device runtime: the artifact's ``.nb`` runs on a device (adb phone or this host's ARM
+runtime), fed with inputs preprocessed here and pushed as one tensor file; the logits are pulled back."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolkit.errors import MliteError
+
+from . import data
+
+
+@dataclass
+class DeviceLogits:
+    logits: object              # numpy (N, classes)
+    backend: str                # e.g. paddle-lite-arm
+    engine: str                 # runtime, version, emulated or native
+    device: dict
+
+
+def open_device(spec: str):
+    """``local`` (this host), ``adb:SERIAL`` or a bare adb serial."""
+    if spec == "local":
+        from toolkit.devices.local import LocalDevice
+        return LocalDevice()
+    from toolkit.devices import adb
+    serial = spec.removeprefix("adb:")
+    if not serial:
+        raise MliteError("--device adb: needs a serial, e.g. --device adb:R58M123ABC (see 'mlite devices')")
+    return adb.resolve([serial])[0]
+
+
+def device_logits(model_dir: Path, spec: str, images: data.ImageSet, batch_size: int, threads: int) -> DeviceLogits:
+    import numpy as np
+    from toolkit import device_exec, runners
+    from toolkit.push import _check_target, find_model
+    model = find_model(model_dir)
+    dev = open_device(spec)
+    info = dev.info()
+    if spec == "local":
+        found = runners.host_arm_runner()
+        if found is None or model.target != "arm":
+            raise MliteError("--device local runs an ARM .nb on this host's ARM runtime: it needs 'make arm-runner' "
+                             "(and qemu-user on x86: 'make arm-qemu') and a model exported with --target arm")
+        runner = found[0]
+        info.abi, info.emulated = "arm64-v8a", found[1].emulated
+    else:
+        _check_target(model, info)
+        runner = runners.for_device(info.abi)
+    if runner.name != runners.ARM_RUNNER:
+        raise MliteError(f"accuracy on a device needs mlite's ARM runner (batch mode), not {runner.name}: "
+                         "run 'make arm-runner' (or unset MLITE_RUNNER)")
+    x = np.concatenate([xb for xb, _y, _i in images.batches(batch_size)])
+    with device_exec.Workspace(dev, dev.default_remote_dir) as ws:
+        remote_runner = ws.put(runner, runner.name, mode="755")
+        meta = device_exec.probe(dev, remote_runner)
+        runners.check_versions(model.nb, meta, f"device {info.serial}")
+        remote_model = ws.put(model.nb, model.name + ".nb", model.sha256)
+        res = device_exec.infer(ws, remote_runner, remote_model, x, threads=threads)
+    emulated = bool(info.emulated or res.meta.emulated)
+    res.meta.emulated = emulated
+    device = info.to_dict() | {"emulated": emulated}
+    return DeviceLogits(res.outputs, "paddle-lite-arm", device_exec.engine_label(res.meta), device)

@@ -1,0 +1,367 @@
+// mlite-arm-runner: Paddle Lite's benchmark_bin contract on ARM, against the Paddle Lite light API.
+//
+// Flags (benchmark_bin's): --optimized_model_file --input_shape=1,3,224,224 --backend=arm --threads
+// --warmup --repeats --power_mode --cpu_precision. Output: benchmark_bin's "Perf Info" block, plus
+// a "raw" line (every timed run, ms) and a "Memory Usage(unit: MB)" block (peak RSS).
+// Additions: --input_file (raw float32), --output_file (raw float32), --batch N (N inputs in one
+// file, each run once, N outputs written in order: accuracy on the device runtime).
+// Before loading, the .nb header's opt version is compared with this runtime's version: a model
+// written by another opt is refused with one line (Paddle Lite itself only warns, then crashes).
+//
+// Statically linked, it runs on Android arm64 phones, ARM Linux boards and under qemu-user.
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "paddle_api.h"
+
+#ifndef MLITE_LITE_VERSION
+#error "build with -DMLITE_LITE_VERSION=\"vX.Y\" (the Paddle Lite tag of the runtime linked in)"
+#endif
+#ifndef MLITE_RUNNER_VERSION
+#define MLITE_RUNNER_VERSION "dev"
+#endif
+
+using paddle::lite_api::MobileConfig;
+using paddle::lite_api::PaddlePredictor;
+using paddle::lite_api::PowerMode;
+
+namespace {
+
+const char* kUsage =
+    "usage: mlite-arm-runner --optimized_model_file=MODEL.nb [options]\n"
+    "  --input_shape=1,3,224,224   input tensor shape (NCHW)\n"
+    "  --backend=arm               only arm (the CPU kernels of this runtime)\n"
+    "  --threads=1                 CPU threads\n"
+    "  --warmup=10                 untimed runs first\n"
+    "  --repeats=30                timed runs\n"
+    "  --power_mode=0              0 big cores, 1 little cores, 2 all, 3 no binding\n"
+    "  --cpu_precision=fp32        fp32 (this runtime has no fp16 kernels)\n"
+    "  --input_file=F              raw float32 input (default: fixed pseudo-random values)\n"
+    "  --output_file=F             write the output tensor(s) as raw float32\n"
+    "  --batch=N                   F holds N inputs: run each once, write N outputs in order\n"
+    "  --version                   print the runner and Paddle Lite versions\n"
+    "Output: benchmark_bin's 'Perf Info' block (ms), a 'raw' line, a 'Memory Usage(unit: MB)' block.\n";
+
+int Fail(const std::string& msg, int code = 2) {
+  std::cerr << "mlite-arm-runner: error: " << msg << std::endl;
+  return code;
+}
+
+double NowMs() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+// VmRSS / VmHWM of this process in MB (Linux and Android), -1 when unreadable.
+double StatusMb(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  size_t n = std::strlen(key);
+  while (std::getline(f, line)) {
+    if (line.compare(0, n, key) == 0 && line.size() > n && line[n] == ':') {
+      return std::atof(line.c_str() + n + 1) / 1024.0;
+    }
+  }
+  return -1;
+}
+
+// The CPU as /proc/cpuinfo describes it; under qemu-user it is the host's (x86) description.
+std::string CpuInfo(bool* arm_cpuinfo) {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line, model, hardware, part;
+  int cores = 0;
+  *arm_cpuinfo = false;
+  while (std::getline(f, line)) {
+    auto value = [&line]() {
+      size_t p = line.find(':');
+      std::string v = p == std::string::npos ? "" : line.substr(p + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    };
+    auto starts = [&line](const char* key) { return line.compare(0, std::strlen(key), key) == 0; };
+    if (starts("processor")) cores++;
+    if (starts("model name") && model.empty()) model = value();
+    if (starts("Hardware") && hardware.empty()) hardware = value();
+    if (starts("CPU part") && part.empty()) part = value();
+    if (starts("CPU implementer") || starts("CPU part")) *arm_cpuinfo = true;
+  }
+  std::ostringstream out;
+  out << (model.empty() ? (hardware.empty() ? "unknown" : hardware) : model);
+  if (!part.empty()) out << " (CPU part " << part << ")";
+  out << ", " << cores << " cores";
+  return out.str();
+}
+
+struct Args {
+  std::map<std::string, std::string> kv;
+  std::string Get(const std::string& k, const std::string& def) const {
+    auto it = kv.find(k);
+    return it == kv.end() ? def : it->second;
+  }
+};
+
+bool ParseInt(const std::string& s, long* out) {
+  char* end = nullptr;
+  long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+// The version string opt wrote into the .nb header: u16 meta version, then 16 bytes (NUL-padded).
+bool NbVersion(const std::string& path, std::string* version, std::string* err) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    *err = "cannot open model file '" + path + "'";
+    return false;
+  }
+  char head[18];
+  if (!f.read(head, sizeof(head))) {
+    *err = "'" + path + "' is too short to be a Paddle Lite .nb model";
+    return false;
+  }
+  std::string v(head + 2, 16);
+  v = v.substr(0, v.find('\0'));
+  if (v.empty() || v[0] != 'v') {
+    *err = "'" + path + "' is not a Paddle Lite naive-buffer (.nb) model (no opt version in its header)";
+    return false;
+  }
+  *version = v;
+  return true;
+}
+
+bool ReadFloats(const std::string& path, std::vector<float>* data, std::string* err) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  if (!f) {
+    *err = "cannot open --input_file '" + path + "'";
+    return false;
+  }
+  std::streamsize bytes = f.tellg();
+  if (bytes <= 0 || bytes % 4 != 0) {
+    *err = "--input_file '" + path + "' has " + std::to_string(bytes) + " bytes: not raw float32";
+    return false;
+  }
+  data->resize(bytes / 4);
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(data->data()), bytes);
+  return static_cast<bool>(f);
+}
+
+bool WriteFloats(const std::string& path, const std::vector<float>& data, std::string* err) {
+  std::string tmp = path + ".partial";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size() * 4));
+    if (!f) {
+      *err = "cannot write --output_file '" + path + "' (disk full or read-only?)";
+      std::remove(tmp.c_str());
+      return false;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    *err = "cannot rename the output into '" + path + "'";
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string Join(const std::vector<int64_t>& v, const char* sep) {
+  std::ostringstream out;
+  for (size_t i = 0; i < v.size(); i++) out << (i ? sep : "") << v[i];
+  return out.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (a == "--version") {
+      std::cout << "mlite-arm-runner " << MLITE_RUNNER_VERSION << "\nPaddle Lite version: " << MLITE_LITE_VERSION
+                << "\n";
+      return 0;
+    }
+    if (a.compare(0, 2, "--") != 0) return Fail("unexpected argument '" + a + "' (see --help)");
+    size_t eq = a.find('=');
+    if (eq != std::string::npos) {
+      args.kv[a.substr(2, eq - 2)] = a.substr(eq + 1);
+    } else if (i + 1 < argc) {
+      args.kv[a.substr(2)] = argv[++i];
+    } else {
+      return Fail("flag " + a + " needs a value (see --help)");
+    }
+  }
+  static const char* known[] = {"optimized_model_file", "input_shape", "backend", "threads", "warmup", "repeats",
+                                "power_mode", "cpu_precision", "input_file", "output_file", "batch",
+                                "enable_memory_profile"};
+  for (const auto& kv : args.kv) {
+    if (std::find_if(std::begin(known), std::end(known), [&](const char* k) { return kv.first == k; }) ==
+        std::end(known))
+      return Fail("unknown flag --" + kv.first + " (see --help)");
+  }
+  const std::string model = args.Get("optimized_model_file", "");
+  if (model.empty()) return Fail("--optimized_model_file is required (see --help)");
+  if (args.Get("backend", "arm") != "arm") return Fail("--backend " + args.Get("backend", "") + ": only arm");
+  if (args.Get("cpu_precision", "fp32") != "fp32")
+    return Fail("--cpu_precision " + args.Get("cpu_precision", "") + ": this runtime has fp32 (and int8) kernels only");
+  long threads, warmup, repeats, power, batch;
+  if (!ParseInt(args.Get("threads", "1"), &threads) || threads < 1 || threads > 64)
+    return Fail("--threads must be an integer in 1..64");
+  if (!ParseInt(args.Get("warmup", "10"), &warmup) || warmup < 0) return Fail("--warmup must be an integer >= 0");
+  if (!ParseInt(args.Get("repeats", "30"), &repeats) || repeats < 1) return Fail("--repeats must be an integer >= 1");
+  if (!ParseInt(args.Get("power_mode", "0"), &power) || power < 0 || power > 5)
+    return Fail("--power_mode must be 0..5 (0 big cores, 1 little, 2 all, 3 no binding)");
+  if (!ParseInt(args.Get("batch", "0"), &batch) || batch < 0) return Fail("--batch must be an integer >= 1");
+  std::vector<int64_t> shape;
+  {
+    std::stringstream ss(args.Get("input_shape", "1,3,224,224"));
+    std::string item;
+    long d;
+    while (std::getline(ss, item, ',')) {
+      if (!ParseInt(item, &d) || d < 1) return Fail("--input_shape must be positive integers, e.g. 1,3,224,224");
+      shape.push_back(d);
+    }
+    if (shape.empty()) return Fail("--input_shape is empty");
+  }
+  int64_t per_input = 1;
+  for (auto d : shape) per_input *= d;
+  const std::string input_file = args.Get("input_file", ""), output_file = args.Get("output_file", "");
+  if (batch > 0 && input_file.empty()) return Fail("--batch needs --input_file holding the N inputs");
+
+  std::string nb_version, err;
+  if (!NbVersion(model, &nb_version, &err)) return Fail(err);
+  if (nb_version != MLITE_LITE_VERSION)
+    return Fail(model + " was written by Paddle Lite opt " + nb_version + " but this runtime is " +
+                    MLITE_LITE_VERSION + ": re-export it with the matching opt (pip paddlelite for " +
+                    MLITE_LITE_VERSION + ") or build the runtime at tag " + nb_version,
+                3);
+
+  std::vector<float> inputs;
+  long n_inputs = 1;
+  if (!input_file.empty()) {
+    if (!ReadFloats(input_file, &inputs, &err)) return Fail(err);
+    long have = static_cast<long>(inputs.size() / per_input);
+    if (static_cast<int64_t>(inputs.size()) % per_input != 0 || have < 1)
+      return Fail("--input_file holds " + std::to_string(inputs.size()) + " floats, not a multiple of the input "
+                  "shape's " + std::to_string(per_input));
+    n_inputs = batch > 0 ? batch : 1;
+    if (have != n_inputs)
+      return Fail("--input_file holds " + std::to_string(have) + " input(s) of shape " + Join(shape, ",") +
+                  ", expected " + std::to_string(n_inputs) + (batch > 0 ? " (--batch)" : " (pass --batch N)"));
+  } else {
+    inputs.resize(per_input);
+    uint32_t s = 12345u;  // fixed LCG: the same pseudo-random input on every device
+    for (auto& v : inputs) {
+      s = s * 1664525u + 1013904223u;
+      v = static_cast<float>(s >> 8) / 8388608.0f - 1.0f;
+    }
+  }
+
+  MobileConfig config;
+  config.set_model_from_file(model);
+  config.set_threads(static_cast<int>(threads));
+  config.set_power_mode(static_cast<PowerMode>(power));
+  double t0 = NowMs();
+  std::shared_ptr<PaddlePredictor> predictor;
+  try {
+    predictor = paddle::lite_api::CreatePaddlePredictor<MobileConfig>(config);
+  } catch (const std::exception& e) {
+    return Fail(std::string("Paddle Lite could not load ") + model + ": " + e.what(), 4);
+  }
+  if (!predictor) return Fail("Paddle Lite could not load " + model, 4);
+  double init_ms = NowMs() - t0;
+  double rss_init = StatusMb("VmRSS");
+  if (predictor->GetVersion() != MLITE_LITE_VERSION)
+    return Fail("runtime reports version " + predictor->GetVersion() + ", runner was built for " +
+                    MLITE_LITE_VERSION + ": rebuild it with 'make arm-runner'", 4);
+
+  auto input = predictor->GetInput(0);
+  input->Resize(shape);
+  std::vector<float> outputs;
+  std::vector<int64_t> out_shape;
+  auto run_one = [&](long i, bool keep) {
+    std::memcpy(input->mutable_data<float>(), inputs.data() + i * per_input, per_input * sizeof(float));
+    predictor->Run();
+    if (keep) {
+      auto out = predictor->GetOutput(0);
+      out_shape = out->shape();
+      int64_t n = 1;
+      for (auto d : out_shape) n *= d;
+      const float* p = out->data<float>();
+      outputs.insert(outputs.end(), p, p + n);
+    }
+  };
+  std::vector<double> times;
+  double first_ms;
+  try {
+    t0 = NowMs();
+    run_one(0, false);
+    first_ms = NowMs() - t0;
+    for (long i = 0; i < warmup; i++) run_one(0, false);
+    long timed = batch > 0 ? n_inputs : repeats;
+    for (long i = 0; i < timed; i++) {
+      bool keep = batch > 0 || (i == timed - 1 && !output_file.empty());
+      t0 = NowMs();
+      run_one(batch > 0 ? i : 0, keep);
+      times.push_back(NowMs() - t0);
+    }
+  } catch (const std::exception& e) {
+    return Fail(std::string("Paddle Lite failed while running ") + model + ": " + e.what(), 4);
+  }
+  if (!output_file.empty() && !WriteFloats(output_file, outputs, &err)) return Fail(err);
+
+  bool arm_cpuinfo;
+  std::string cpu = CpuInfo(&arm_cpuinfo);
+  struct utsname un;
+  uname(&un);
+  double sum = 0;
+  for (double t : times) sum += t;
+  std::printf("======= Device Info =======\n");
+  std::printf("Runner: mlite-arm-runner %s (Paddle Lite %s, light API)\n", MLITE_RUNNER_VERSION, MLITE_LITE_VERSION);
+  std::printf("Paddle Lite version: %s\n", MLITE_LITE_VERSION);
+  std::printf("Model version: %s\n", nb_version.c_str());
+  std::printf("Machine: %s %s\n", un.sysname, un.machine);
+  std::printf("CPU: %s\n", cpu.c_str());
+  // qemu-user runs this aarch64 binary with the host's /proc/cpuinfo: no ARM CPU fields there.
+  std::printf("Emulated: %s\n", arm_cpuinfo ? "no" : "yes (aarch64 code, /proc/cpuinfo describes a non-ARM CPU)");
+  std::printf("======= Model Info =======\n");
+  std::printf("optimized_model_file: %s\ninput_shape: %s\nbackend: arm\nthreads: %ld\n", model.c_str(),
+              Join(shape, ",").c_str(), threads);
+  std::printf("power_mode: %ld\nwarmup: %ld\nrepeats: %ld\ncpu_precision: fp32\n", power, warmup,
+              static_cast<long>(times.size()));
+  if (batch > 0) std::printf("batch: %ld inputs, each run once\n", n_inputs);
+  if (!output_file.empty())
+    std::printf("output_file: %s (%zu float32, shape %s per input)\n", output_file.c_str(), outputs.size(),
+                Join(out_shape, ",").c_str());
+  std::printf("======= Perf Info =======\n");
+  std::printf("Time(unit: ms):\n");
+  std::printf("init  = %.3f\nfirst = %.3f\nmin   = %.3f\nmax   = %.3f\navg   = %.3f\n", init_ms, first_ms,
+              *std::min_element(times.begin(), times.end()), *std::max_element(times.begin(), times.end()),
+              sum / times.size());
+  std::printf("raw   = ");
+  for (size_t i = 0; i < times.size(); i++) std::printf(i ? ",%.3f" : "%.3f", times[i]);
+  std::printf("\nMemory Usage(unit: MB):\n");
+  std::printf("init  = %.3f\npeak  = %.3f\n", rss_init, StatusMb("VmHWM"));
+  return 0;
+}

@@ -1,0 +1,154 @@
+"""Which runner a device gets (a registry by ABI), our static ARM runner, and Paddle Lite versions.
+
+The ARM runner (``runners/arm``, built by ``make arm-runner``) is one statically linked aarch64
+program: it runs on Android arm64 phones, ARM Linux boards and, through qemu-user, on this host.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, asdict
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import MliteError
+
+ARM_RUNNER = "mlite-arm-runner"
+HOST_RUNNER = "mlite-runner"
+ARM_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi")
+ARM64_ABIS = ("arm64-v8a", "aarch64", "arm64")
+REPO_BUILD = Path(__file__).resolve().parent.parent / "build" / "arm" / ARM_RUNNER
+NDK_HINT = ("or build Paddle Lite's own benchmark_bin in a Paddle-Lite v2.13 checkout ('./lite/tools/build_android.sh "
+            "--arch=armv8 --toolchain=clang --with_benchmark=ON full_publish') and pass --runner PATH")
+
+
+class RunnerMissing(MliteError):
+    """No runner for the device's ABI."""
+
+
+class VersionMismatch(MliteError):
+    """The .nb was written by another Paddle Lite opt than the runtime that would load it."""
+
+
+def is_arm(abi: str | None) -> bool:
+    return abi in ARM_ABIS or abi in ARM64_ABIS
+
+
+def arm_runner() -> Path | None:
+    """Our static ARM runner: MLITE_ARM_RUNNER, $MLITE_HOME/runners/mlite-arm-runner, or this checkout's build."""
+    from .weights import mlite_home
+    env = os.environ.get("MLITE_ARM_RUNNER")
+    if env:
+        return Path(env) if env != "none" else None
+    for p in (mlite_home() / "runners" / ARM_RUNNER, REPO_BUILD):
+        if p.is_file():
+            return p
+    return None
+
+
+def host_runner() -> Path:
+    return Path(sys.executable).parent / HOST_RUNNER
+
+
+def for_device(abi: str | None) -> Path:
+    """The runner for a device ABI: MLITE_RUNNER, a user's benchmark_bin-ABI, our ARM runner, or mlite-runner."""
+    from .weights import mlite_home
+    env = os.environ.get("MLITE_RUNNER")
+    if env:
+        return Path(env)
+    if not is_arm(abi):
+        return host_runner()
+    cached = mlite_home() / "runners" / f"benchmark_bin-{abi}"
+    if cached.is_file():
+        return cached
+    ours = arm_runner()
+    if abi in ARM64_ABIS and ours is not None:
+        return ours
+    if abi in ARM64_ABIS:
+        raise RunnerMissing(f"no ARM runner for this {abi} device: run 'make arm-runner' in the mlite checkout "
+                            f"(a static aarch64 program, {REPO_BUILD}), set MLITE_ARM_RUNNER, {NDK_HINT}")
+    raise RunnerMissing(f"the device is {abi} (32-bit ARM): mlite's runner is arm64 only; {NDK_HINT} "
+                        f"(armv7), or copy it to {cached}")
+
+
+def remote_name(runner: Path) -> str:
+    """The runner's file name on the device (our runners keep theirs; others are benchmark_bin)."""
+    return runner.name if runner.name in (ARM_RUNNER, HOST_RUNNER) else "benchmark_bin"
+
+
+_NB_VERSION = re.compile(rb"v\d+\.\d+[0-9A-Za-z.\-]*")
+
+
+def nb_version(nb: Path) -> str | None:
+    """The opt version written in a .nb header (u16 meta version, then 16 NUL-padded bytes)."""
+    try:
+        with open(nb, "rb") as f:
+            head = f.read(18)
+    except OSError:
+        return None
+    m = _NB_VERSION.fullmatch(head[2:18].split(b"\0", 1)[0]) if len(head) == 18 else None
+    return m.group(0).decode() if m else None
+
+
+@dataclass
+class RunnerMeta:
+    """What a runner says about itself (in --version or a run's Device Info block)."""
+
+    name: str | None = None
+    lite_version: str | None = None
+    emulated: bool | None = None
+    cpu: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_meta(text: str) -> RunnerMeta:
+    meta = RunnerMeta()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key == "runner" and meta.name is None:
+            meta.name = value
+        elif key == "paddle lite version" and meta.lite_version is None:
+            meta.lite_version = value
+        elif key == "emulated":
+            meta.emulated = value.startswith("yes")
+        elif key == "cpu" and meta.cpu is None:
+            meta.cpu = value
+        elif line.startswith(ARM_RUNNER + " ") and meta.name is None:
+            meta.name = line.strip()
+    return meta
+
+
+def check_versions(nb: Path, meta: RunnerMeta, where: str) -> None:
+    """One clear line when the runtime cannot read this .nb (users see segfaults or empty output otherwise)."""
+    model_v = nb_version(nb)
+    if model_v and meta.lite_version and model_v != meta.lite_version:
+        raise VersionMismatch(f"{nb.name} was written by Paddle Lite opt {model_v} but the runner on {where} is "
+                              f"Paddle Lite {meta.lite_version}: re-export with the opt of {meta.lite_version}, or "
+                              f"rebuild the runner at tag {model_v} ('make arm-runtime PADDLE_LITE_SRC=...')")
+
+
+@lru_cache(maxsize=None)
+def _probe(path: str, mtime: float) -> RunnerMeta | None:
+    try:
+        p = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None                       # e.g. "Exec format error": no qemu-user binfmt on an x86 host
+    return parse_meta(p.stdout) if p.returncode == 0 else None
+
+
+def host_arm_runner() -> tuple[Path, RunnerMeta] | None:
+    """Our ARM runner if this host can execute it (an ARM host, or x86 with qemu-user binfmt), else None."""
+    path = arm_runner()
+    if path is None or not path.is_file():
+        return None
+    meta = _probe(str(path), path.stat().st_mtime)
+    if meta is None or meta.lite_version is None:
+        return None
+    from dataclasses import replace
+    return path, replace(meta, emulated=platform.machine().lower() not in ("aarch64", "arm64"))
