@@ -66,12 +66,13 @@ android-test: system-packages
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-bench: install
+bench: install arm-prereqs
 	$(PY) -m benchmarks.cli_startup
 	$(PY) -m benchmarks.export_fp32
 	$(PY) -m benchmarks.int8
 	$(PY) -m benchmarks.devices
 	$(PY) -m benchmarks.ssld
+	$(PY) -m benchmarks.arm
 
 clean:
 	rm -rf $(DEMO_OUT) mlite_out .pytest_cache build

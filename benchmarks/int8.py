@@ -65,6 +65,9 @@ def digits_table(work: Path, algos) -> dict:
     train_s = round(time.perf_counter() - t0, 1)
     out = work / "digits_out"
     fp32 = api.export(MODEL, weights=str(d.weights), image_size=32, onnx=True, out=out, progress=False).fp32
+    from toolkit import runners
+    arm = runners.host_arm_runner() is not None       # the .nb files on Paddle Lite's ARM kernels (qemu-user here)
+    arm_fp32 = api.evaluate(fp32.directory, d.test, device="local") if arm else None
     rows = []
     for algo in algos:
         t1 = time.perf_counter()
@@ -73,14 +76,23 @@ def digits_table(work: Path, algos) -> dict:
         ptq_s = round(time.perf_counter() - t1, 1)
         r = api.evaluate(q.directory, d.test)
         ort = api.evaluate(q.directory, d.test, backend="onnxruntime")
+        lite = api.evaluate(q.directory, d.test, device="local") if arm else None
         rows.append({"algo": algo, "fp32_top1": r.fp32_top1, "int8_top1": r.top1, "drop_points": r.top1_drop,
-                     "agreement": r.agreement, "onnxruntime_int8_top1": ort.top1, "ptq_s": ptq_s,
-                     "int8_nb_bytes": next(a.bytes for a in q.artifacts if a.format == "paddle-lite-nb")})
+                     "agreement": r.agreement, "onnxruntime_int8_top1": ort.top1,
+                     "lite_arm_int8_top1": lite.top1 if lite else None,
+                     "lite_arm_agreement_with_paddle_int8": lite.host_agreement if lite else None,
+                     "lite_arm_engine": lite.engine if lite else "no ARM runner on this host",
+                     "ptq_s": ptq_s, "int8_nb_bytes": next(a.bytes for a in q.artifacts if a.format == "paddle-lite-nb")})
+        arm_text = f"  Lite-ARM {lite.top1:.2%} (agree {lite.host_agreement:.2%})" if lite else ""
         print(f"digits {algo:<8} FP32 {r.fp32_top1:.2%}  INT8 {r.top1:.2%}  drop {r.top1_drop:+.2f}  "
-              f"agree {r.agreement:.2%}  ORT-QDQ {ort.top1:.2%}  PTQ {ptq_s:.1f} s", flush=True)
+              f"agree {r.agreement:.2%}  ORT-QDQ {ort.top1:.2%}{arm_text}  PTQ {ptq_s:.1f} s", flush=True)
     return {"model": MODEL, "train_images": sum(1 for _ in d.train.rglob("*.png")),
             "test_images": sum(1 for _ in d.test.rglob("*.png")), "train_s": train_s,
-            "calibration_images": 200, "rows": rows}
+            "calibration_images": 200, "lite_arm_fp32_top1": arm_fp32.top1 if arm_fp32 else None,
+            "engines": {"int8_top1": "Paddle static executor (simulated INT8)",
+                        "onnxruntime_int8_top1": "ONNX Runtime CPU on the QDQ export",
+                        "lite_arm_int8_top1": "the INT8 .nb on Paddle Lite's ARM kernels (mlite-arm-runner)"},
+            "rows": rows}
 
 
 def main(argv=None) -> int:
@@ -95,7 +107,12 @@ def main(argv=None) -> int:
     names = args.models.split(",") if args.models else list(zoo.registry())
     # An _int8 zoo name and its base give the same INT8 model: run each INT8 model once.
     names = [n for n in names if not (f"{n}_int8" in names)]
-    result = {"goal_bytes_per_param": GOAL_BYTES_PER_PARAM}
+    out = Path(args.out)
+    try:                      # a partial rerun (--skip-zoo / --skip-digits) keeps the other part's numbers
+        result = json.loads(out.read_text())
+    except (OSError, ValueError):
+        result = {}
+    result["goal_bytes_per_param"] = GOAL_BYTES_PER_PARAM
     with tempfile.TemporaryDirectory(prefix="mlite-bench-int8-") as work:
         if not args.skip_zoo:
             rows = zoo_sizes(names, Path(work))
@@ -105,7 +122,6 @@ def main(argv=None) -> int:
             print(json.dumps({k: v for k, v in result["zoo"].items() if k != "rows"}), flush=True)
         if not args.skip_digits:
             result["digits"] = digits_table(Path(work), list(ALGOS))
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     zoo_ok = args.skip_zoo or result["zoo"]["ok"] == result["zoo"]["models"]

@@ -32,7 +32,7 @@ def figure(tables, threads: int = 1, fmt: str = "png") -> bytes | None:
     fig, (ax_lat, ax_size) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI)
     families: dict[str, list] = {}
     for t, r in rows:
-        fam = f"{r.family or 'other'} [{r.backend}]"
+        fam = f"{r.family or 'other'} [{r.backend}{', emulated CPU' if t.emulated else ''}]"
         lat = r.latency_ms.get(threads) or r.latency_ms[min(r.latency_ms)]
         families.setdefault(fam, []).append((lat, r.storage_bytes / 1e6, r.top1 * 100, r.model))
     for fam, pts in sorted(families.items()):

@@ -70,7 +70,8 @@ def test_outputs_agree_across_runtimes_independently(tmp_path):
         assert np.max(np.abs(out - ref)) <= 1e-4 * np.max(np.abs(ref))
 
 
-def test_default_arm_export_verifies_with_x86_build_and_is_cached(tmp_path):
+def test_default_arm_export_verifies_the_arm_nb_or_an_x86_twin_and_is_cached(tmp_path):
+    from toolkit import runners
     model = "ShuffleNetV2_swish"
     p = run_mlite("export", "--model", model, "--weights", "random", "--out", tmp_path)
     assert p.returncode == 0, p.stderr
@@ -79,12 +80,22 @@ def test_default_arm_export_verifies_with_x86_build_and_is_cached(tmp_path):
     assert lines[-1] == f"next: mlite push --adb --model-dir {tmp_path / model}"
     m = _manifest(tmp_path / model)
     assert m["settings"]["target"] == "arm" and m["compat_fixes"].get("swish", 0) > 0
-    assert m["parity"][0]["backend"].startswith("paddle-lite-x86") and m["parity"][0]["ok"]
+    # on ARM kernels when this host runs the ARM runner (CI: qemu-user), else on an x86 twin
+    engine = "paddle-lite-arm v2.13-rc" if runners.host_arm_runner() else "paddle-lite-x86 (verification build)"
+    assert m["parity"][0]["backend"].startswith(engine) and m["parity"][0]["ok"], m["parity"]
+    assert m["verified_on"]["nb"] == m["parity"][0]["backend"]
     nb = tmp_path / model / f"{model}.nb"
     mtime = nb.stat().st_mtime_ns
     again = run_mlite("export", "--model", model, "--weights", "random", "--out", tmp_path)
     assert again.returncode == 0 and "cached" in again.stdout
     assert nb.stat().st_mtime_ns == mtime
+    twin = run_mlite("export", "--model", model, "--weights", "random", "--out", tmp_path,
+                     env={"MLITE_ARM_RUNNER": "none"})
+    assert twin.returncode == 0, twin.stderr
+    assert ("cached" in twin.stdout) == engine.startswith("paddle-lite-x86")   # another verifier: not the same result
+    m = _manifest(tmp_path / model)
+    assert m["parity"][0]["backend"] == "paddle-lite-x86 (verification build)" and m["parity"][0]["ok"]
+    assert "the ARM .nb itself was not executed" in m["verified_on"]["note"]
     other_seed = run_mlite("export", "--model", model, "--weights", "random", "--seed", "1", "--out", tmp_path)
     assert other_seed.returncode == 0 and "cached" not in other_seed.stdout
     assert _manifest(tmp_path / model)["weights"]["seed"] == 1

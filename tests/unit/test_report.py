@@ -84,3 +84,17 @@ def test_bad_input(tmp_path, case, needle):
     target = tmp_path / "nope" if case == "missing" else tmp_path
     with pytest.raises(MliteError, match=needle):
         api.report([target], **kwargs)
+
+
+def test_emulated_results_get_their_own_table(tmp_path):
+    _result(tmp_path / "a", "MobileNetV3_small_x1_0", 1, 5.0)
+    f = _result(tmp_path / "b", "MobileNetV3_small_x1_0", 1, 180.0)
+    data = json.loads(f.read_text())
+    data["emulated"] = True
+    f.write_text(json.dumps(data))
+    md = api.report([tmp_path])
+    titles = [ln for ln in md.splitlines() if ln.startswith("### ")]
+    assert len(titles) == 2, md
+    assert sum("emulated CPU (qemu-user): not a phone latency" in t for t in titles) == 1
+    tables = json.loads(api.report([tmp_path], fmt="json"))["tables"]
+    assert sorted(t["emulated"] for t in tables) == [False, True]
