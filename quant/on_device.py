@@ -33,7 +33,7 @@ def open_device(spec: str):
 def device_logits(model_dir: Path, spec: str, images: data.ImageSet, batch_size: int, threads: int) -> DeviceLogits:
     import numpy as np
     from toolkit import device_exec, runners
-    from toolkit.push import _check_target, find_model
+    from toolkit.push import check_target, find_model
     model = find_model(model_dir)
     dev = open_device(spec)
     info = dev.info()
@@ -45,7 +45,7 @@ def device_logits(model_dir: Path, spec: str, images: data.ImageSet, batch_size:
         runner = found[0]
         info.abi, info.emulated = "arm64-v8a", found[1].emulated
     else:
-        _check_target(model, info)
+        check_target(model, info)
         runner = runners.for_device(info.abi)
     if runner.name != runners.ARM_RUNNER:
         raise MliteError(f"accuracy on a device needs mlite's ARM runner (batch mode), not {runner.name}: "

@@ -95,7 +95,7 @@ def default_runner(info: DeviceInfo) -> Path:
     return runners.for_device(info.abi)
 
 
-def _check_target(model: Model, info: DeviceInfo) -> None:
+def check_target(model: Model, info: DeviceInfo) -> None:
     if model.target is None or info.abi is None:
         return
     is_arm = runners.is_arm(info.abi)
@@ -111,7 +111,7 @@ def bench_device(dev: Device, model: Model, cfg: PushConfig, out_dir: Path, on_r
     """Benchmark one model on one device, one thread count at a time."""
     info = dev.info()
     run = DeviceRun(info)
-    _check_target(model, info)
+    check_target(model, info)
     runner = Path(cfg.runner) if cfg.runner else default_runner(info)
     if not runner.is_file():
         raise RunnerError(f"runner {str(runner)!r} does not exist; pass --runner PATH to benchmark_bin")
