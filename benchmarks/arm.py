@@ -27,7 +27,20 @@ def time_nb(nb: Path, input_shape, runner: Path, threads: int, warmup: int, repe
             "peak_rss_mb": (perf.memory_mb or {}).get("peak"), "emulated": meta.emulated}
 
 
-def sweep(names, work: Path, out: Path, warmup: int, repeats: int, threads: list[int]) -> dict:
+def _resumed(out: Path, names: list[str], settings: dict) -> list[dict]:
+    """Rows of an earlier sweep with the same runner and settings, for the models still asked for."""
+    try:
+        old = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return []
+    if any(old.get(k) != v for k, v in settings.items()):
+        return []
+    base = lambda m: m.removesuffix("_int8")  # noqa: E731
+    done = {base(r["model"]) for r in old.get("rows", []) if r.get("ok") and r.get("precision") == "int8"}
+    return [r for r in old.get("rows", []) if r.get("ok") and base(r["model"]) in done and base(r["model"]) in names]
+
+
+def sweep(names, work: Path, out: Path, warmup: int, repeats: int, threads: list[int], resume: bool = False) -> dict:
     from toolkit import api, runners
     from toolkit.errors import MliteError
     found = runners.host_arm_runner()
@@ -37,7 +50,14 @@ def sweep(names, work: Path, out: Path, warmup: int, repeats: int, threads: list
     result = {"runner": str(runner), "lite_version": meta.lite_version, "emulated": meta.emulated,
               "note": "emulated CPU (qemu-user): outputs are ARM's, times are not a phone latency" if meta.emulated
               else "native ARM host", "warmup": warmup, "repeats": repeats, "threads": threads, "rows": []}
+    if resume:
+        keep = ("runner", "lite_version", "emulated", "warmup", "repeats", "threads")
+        result["rows"] = _resumed(out, names, {k: result[k] for k in keep if k != "runner"})
+    finished = {r["model"].removesuffix("_int8") for r in result["rows"]}
     for i, name in enumerate(names, 1):
+        if name in finished:
+            print(f"[{i}/{len(names)}] {name}: measured in an earlier run (--resume)", flush=True)
+            continue
         t0 = time.perf_counter()
         try:
             res = api.export(name, weights="random", out=work, int8=api.Int8Options(), progress=False)
@@ -94,12 +114,13 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", default="1,2", help="thread counts timed (emulated)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "arm.json"))
+    ap.add_argument("--resume", action="store_true", help="keep the models an earlier sweep into --out measured")
     args = ap.parse_args(argv)
     from toolkit import zoo
     names = args.models.split(",") if args.models else [n for n, s in zoo.registry().items() if not s.int8]
     with tempfile.TemporaryDirectory(prefix="mlite-bench-arm-") as work:
         result = sweep(names, Path(work), Path(args.out), args.warmup, args.repeats,
-                       [int(t) for t in args.threads.split(",")])
+                       [int(t) for t in args.threads.split(",")], resume=args.resume)
     print(json.dumps(result["summary"]), flush=True)
     return 0 if not result["summary"]["failed"] and result["summary"]["fp32_parity_all_ok"] else 1
 

@@ -1,10 +1,10 @@
 """Paddle Lite: targets, opt (compat pass, graph simplification, subprocess), and host execution of an x86 ``.nb``."""
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.artifacts import temp_dir
 from toolkit.errors import ConversionError, UnknownTarget
 
 from . import compat, simplify
@@ -45,13 +45,14 @@ def optimize(model_file: Path, params_file: Path, target: Target, out_nb: Path,
     """Convert a Paddle inference model into ``out_nb`` for ``target``."""
     if out_nb.suffix != ".nb":
         raise ValueError("out_nb must end with .nb")
-    with tempfile.TemporaryDirectory(prefix="mlite-opt-") as work:
+    with temp_dir("opt") as work:
         fixed = Path(work) / "model.pdmodel"
         data, fixes = compat.fix_program_bytes(Path(model_file).read_bytes())
         data, simplified = simplify.simplify_bytes(data)
         fixed.write_bytes(data)
         run_worker(["-m", "converters.lite_opt", str(fixed), str(params_file), target.valid_places,
-                    str(out_nb.with_suffix(""))], what=f"paddle_lite_opt ({target.name})", timeout=timeout)
+                    str(out_nb.with_suffix(""))], what=f"paddle_lite_opt ({target.name})", timeout=timeout,
+                   writes=out_nb)
     if not out_nb.is_file() or out_nb.stat().st_size == 0:
         raise ConversionError(f"paddle_lite_opt ({target.name}) reported success but wrote no {out_nb.name}")
     return OptResult(out_nb, fixes, simplified)
@@ -60,7 +61,7 @@ def optimize(model_file: Path, params_file: Path, target: Target, out_nb: Path,
 def run_on_host(nb_path: Path, x, timeout: float = 300):
     """Run an x86 ``.nb`` on one input array in a subprocess; return the first output."""
     import numpy as np
-    with tempfile.TemporaryDirectory(prefix="mlite-run-") as work:
+    with temp_dir("run") as work:
         inp, out = Path(work) / "in.npy", Path(work) / "out.npy"
         np.save(inp, x)
         run_worker(["-m", "converters.lite_run", str(nb_path), str(inp), str(out)],

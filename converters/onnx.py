@@ -1,9 +1,9 @@
 """ONNX: paddle2onnx (subprocess: it can abort) then onnxsim, and ONNX Runtime execution."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
+from toolkit.artifacts import temp_dir, writing
 from toolkit.errors import ConversionError
 
 from .proc import run_worker
@@ -15,12 +15,12 @@ def to_onnx(model_dir: Path, model_filename: str, params_filename: str, out: Pat
             simplify: bool = True, timeout: float = 600) -> dict:
     """Write ``out`` (.onnx); returns {'opset': int, 'simplified': bool}."""
     import onnx
-    with tempfile.TemporaryDirectory(prefix="mlite-onnx-") as work:
+    with temp_dir("onnx") as work:
         raw = Path(work) / "raw.onnx"
         run_worker(["-m", "paddle2onnx.command", "--model_dir", str(model_dir),
                     "--model_filename", model_filename, "--params_filename", params_filename,
                     "--save_file", str(raw), "--opset_version", str(OPSET),
-                    "--enable_onnx_checker", "True"], what="paddle2onnx", timeout=timeout)
+                    "--enable_onnx_checker", "True"], what="paddle2onnx", timeout=timeout, writes=raw)
         if not raw.is_file():
             raise ConversionError("paddle2onnx reported success but wrote no ONNX file")
         model = onnx.load(str(raw))
@@ -34,7 +34,8 @@ def to_onnx(model_dir: Path, model_filename: str, params_filename: str, out: Pat
             if not ok:
                 raise ConversionError("onnxsim could not validate the simplified model")
             simplified = True
-        onnx.save(model, str(out))
+        with writing(out):
+            onnx.save(model, str(out))
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return {"opset": opset, "simplified": simplified}
 

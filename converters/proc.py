@@ -1,9 +1,13 @@
 """Run converter workers in a subprocess and turn crashes into ConversionError."""
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from toolkit.errors import ConversionError
 
@@ -14,8 +18,21 @@ def _last_line(text: str) -> str:
     return (fatal or lines or ["no output"])[-1][:300]
 
 
-def run_worker(argv: list[str], what: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``argv`` (a ``python -m`` worker or a tool); raise ConversionError on failure."""
+FULL_BELOW = 1 << 20     # a filesystem with less free space than this after a failure was full
+
+
+def _full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path).free < FULL_BELOW
+    except OSError:
+        return False
+
+
+def run_worker(argv: list[str], what: str, timeout: float = 600,
+               writes: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv`` (a ``python -m`` worker or a tool); raise ConversionError on failure, or OSError(ENOSPC)
+    naming ``writes`` when the worker failed because the disk it writes to is full (tools report that as
+    a failed ``fwrite`` check or not at all)."""
     if argv and argv[0] == "-m":
         argv = [sys.executable, *argv]
     try:
@@ -24,6 +41,8 @@ def run_worker(argv: list[str], what: str, timeout: float = 600) -> subprocess.C
         raise ConversionError(f"{what} did not finish within {timeout:.0f} s; "
                               "check the model or raise the timeout") from None
     if proc.returncode != 0:
+        if writes is not None and _full(Path(writes).parent):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(writes))
         rc = proc.returncode
         how = f"was killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}"
         raise ConversionError(f"{what} {how}: {_last_line(proc.stderr + proc.stdout)}")

@@ -156,6 +156,21 @@ def _readable(files: list[Path]) -> tuple[list[Path], list[Path]]:
     return ok, bad
 
 
+def class_index(names: set[str]) -> tuple[list[str], dict[str, int]]:
+    """Class folders in label order and their labels. Folders named by integers are class ids
+    (folder ``10`` is class 10, also when some classes have no folder); other names are sorted as
+    strings, as ImageNet's synset folders are (``n01440764`` is class 0)."""
+    if names and all(n.isdigit() for n in names):
+        classes = sorted(names, key=lambda n: (int(n), n))
+        clash = next(((a, b) for a, b in zip(classes, classes[1:]) if int(a) == int(b)), None)
+        if clash:
+            raise DataError(f"class folders {clash[0]!r} and {clash[1]!r} are both class {int(clash[0])}; "
+                            "rename one (folders named by numbers are class ids)")
+        return classes, {c: int(c) for c in classes}
+    classes = sorted(names)
+    return classes, {c: i for i, c in enumerate(classes)}
+
+
 def open_folder(root: Path, preprocess: Preprocess, labels_file: Path | None = None,
                 need_labels: bool = False, what: str = "image folder") -> ImageSet:
     """Read an image folder: a class-per-folder tree, or a ``path label`` list file."""
@@ -167,12 +182,11 @@ def open_folder(root: Path, preprocess: Preprocess, labels_file: Path | None = N
     if list_path is not None:
         files, labels = _read_list(root, list_path)
     elif need_labels:
-        classes = sorted({f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1})
+        classes, index = class_index({f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1})
         if not classes:
             raise LabelsMissing(f"{what} {str(root)!r} has no labels: use one sub-folder per class, "
                             f"or a '{LIST_FILE}' (lines 'relative/path.jpg label'), or pass --labels FILE")
         files = [f for f in files if len(f.relative_to(root).parts) > 1]
-        index = {c: i for i, c in enumerate(classes)}
         labels = [index[f.relative_to(root).parts[0]] for f in files]
     if not files:
         raise DataError(f"{what} {str(root)!r} holds no images (.jpg, .jpeg, .png, .bmp); "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
 from toolkit.artifacts import read_manifest
@@ -35,6 +35,7 @@ class EvalResult:
     host_top1: float | None = None
     host_top5: float | None = None
     host_agreement: float | None = None  # share of images where device and host top-1 agree
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,7 +105,11 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
         res.agreement = float(np.mean(ref.argmax(1) == logits.argmax(1)))
     res.seconds = round(time.perf_counter() - t0, 3)
     if record and m is not None:
-        _record(model_dir, m, res)
+        try:
+            _record(model_dir, m, res)
+        except OSError as e:              # the numbers are measured: report them, say why they are not stored
+            res.warnings.append(f"result not stored in {str(model_dir / 'manifest.json')!r}: "
+                                f"{e.strerror or e} (the numbers above are complete)")
     return res
 
 

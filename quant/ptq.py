@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit import __version__
-from toolkit.artifacts import Artifact, Manifest, StageResult, ensure_writable_dir, is_complete, settings_key, staging_dir
+from toolkit.artifacts import (Artifact, Manifest, StageResult, check_replace, ensure_writable_dir, is_complete,
+                               settings_key, staging_dir, temp_dir)
 from toolkit.errors import MliteError, NotYetSupported
 from toolkit.progress import Steps
 
@@ -56,10 +56,6 @@ class QuantConfig:
 @dataclass
 class QuantResult(StageResult):
     artifacts: list[Artifact] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return super().to_dict() | {"warnings": self.warnings}
 
 
 def check_algo(algo: str) -> str:
@@ -143,8 +139,11 @@ def quantize(cfg: QuantConfig) -> QuantResult:
         settings["qat"] = {"train": qat_data.describe(), "epochs": cfg.qat_epochs, "lr": cfg.qat_lr}
     key = settings_key(settings)
     done = is_complete(final, key)
+    if done is None:
+        note = check_replace(final, STAGE, {"source.directory": str(src.directory.resolve())})
+        warnings += [note] if note else []
     if done is not None:
-        return QuantResult(name, final, True, done.to_dict(), done.artifacts, warnings)
+        return QuantResult(name, final, True, done.to_dict(), warnings=warnings, artifacts=done.artifacts)
     n_steps = 3 + int(cfg.onnx)
     with Steps(f"int8 {src.name}", n_steps, show=cfg.progress) as steps, staging_dir(final) as tmp:
         with steps.step(method):
@@ -155,7 +154,7 @@ def quantize(cfg: QuantConfig) -> QuantResult:
             else:
                 info = _run_ptq(src, tmp, algo, cfg.batch_size, calib_spec)
         manifest = _finish(src, cfg, name, tmp, steps, settings, key, calib_record, info, method)
-    return QuantResult(name, final, False, manifest.to_dict(), manifest.artifacts, warnings)
+    return QuantResult(name, final, False, manifest.to_dict(), warnings=warnings, artifacts=manifest.artifacts)
 
 
 def _run_ptq(src: Source, tmp: Path, algo: str, batch_size: int, calib_spec: dict) -> dict:
@@ -163,11 +162,11 @@ def _run_ptq(src: Source, tmp: Path, algo: str, batch_size: int, calib_spec: dic
     job = {"model_dir": str(src.directory), "model_filename": src.model_file.name,
            "params_filename": src.params_file.name, "out_dir": str(tmp), "algo": algo,
            "batch_size": batch_size, "calib": calib_spec, "feed_name": _feed_name(src), "op_types": OP_TYPES}
-    with tempfile.TemporaryDirectory(prefix="mlite-ptq-") as work:
+    with temp_dir("ptq") as work:
         job_file = Path(work) / "job.json"
         job_file.write_text(json.dumps(job))
         proc = run_worker(["-m", "quant.ptq_worker", str(job_file)], what="PaddleSlim quant_post_static",
-                          timeout=3600)
+                          timeout=3600, writes=tmp / MODEL_FILE)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolkit.errors import MliteError
+from toolkit.errors import CorruptFile, MliteError
+
+
+def unloadable(path: Path, engine: str, e: Exception) -> CorruptFile:
+    """One line for a model file an engine cannot load: it is damaged, truncated or not a model."""
+    first = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()[:160]
+    return CorruptFile(f"{engine} cannot load {str(path)!r}: it is damaged or not a model ({first}); "
+                       "re-export it ('mlite export' / 'mlite quantize')")
 
 
 class Runner:
@@ -30,8 +37,11 @@ class PaddleStaticRunner(Runner):
             self._exe = paddle.static.Executor(paddle.CPUPlace())
             if Path(params_file) != Path(model_file).with_suffix(".pdiparams"):
                 raise MliteError(f"{params_file} must sit beside {model_file} with the same stem")
-            self._prog, self._feeds, self._fetches = paddle.static.load_inference_model(
-                str(Path(model_file).with_suffix("")), self._exe)
+            try:
+                self._prog, self._feeds, self._fetches = paddle.static.load_inference_model(
+                    str(Path(model_file).with_suffix("")), self._exe)
+            except Exception as e:  # Paddle raises many types (ValueError, RuntimeError, protobuf errors)
+                raise unloadable(model_file, "Paddle", e) from None
 
     def _static(self):
         import contextlib
@@ -62,7 +72,10 @@ class OnnxRuntimeRunner(Runner):
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.log_severity_level = 3
-        self._sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        try:
+            self._sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise unloadable(onnx_path, "ONNX Runtime", e) from None
         self._name = self._sess.get_inputs()[0].name
 
     def __call__(self, x):

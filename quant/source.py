@@ -40,7 +40,14 @@ def _program_facts(model_file: Path) -> tuple[list[str], tuple, int]:
     from converters import compat
     pb = compat._pb()
     prog = pb.ProgramDesc()
-    prog.ParseFromString(model_file.read_bytes())
+    try:
+        prog.ParseFromString(model_file.read_bytes())
+    except Exception as e:  # google.protobuf.message.DecodeError and friends
+        from .runtime import unloadable
+        raise unloadable(model_file, "the Paddle program parser", e) from None
+    if not prog.blocks:
+        raise MliteError(f"{str(model_file)!r} holds no program blocks: it is not a Paddle inference model; "
+                         "re-export it")
     block = prog.blocks[0]
     ops = [op.type for b in prog.blocks for op in b.ops]
     feed_targets = [op.outputs[0].arguments[0] for op in block.ops if op.type == "feed"]
@@ -57,6 +64,18 @@ def _program_facts(model_file: Path) -> tuple[list[str], tuple, int]:
                 n *= max(int(d), 1)
             params += n
     return ops, shape, params
+
+
+def artifact_name(folder: str) -> str:
+    """A name for outputs made from a user's folder: the folder's name when it is an identifier, else that name
+    made one plus a short hash of the original, so ``net-a`` and ``net_a`` (or ``net.a``) never share outputs."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", folder):
+        return folder
+    import hashlib
+    base = re.sub(r"[^A-Za-z0-9_]+", "_", folder).strip("_")[:48] or "model"
+    if not base[0].isalpha():
+        base = "m_" + base
+    return f"{base}_{hashlib.sha256(folder.encode()).hexdigest()[:6]}"
 
 
 def load_source(model_dir: Path) -> Source:
@@ -79,6 +98,6 @@ def load_source(model_dir: Path) -> Source:
     if len(shape) != 4 or shape[1] != 3:
         raise MliteError(f"{str(model_dir)!r}: the model's input is {list(shape)}, not an NCHW RGB image; "
                          "mlite quantizes image classifiers only")
-    name = model_dir.name if re.match(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", model_dir.name) else "model"
+    name = artifact_name(model_dir.resolve().name)
     return Source(model_dir, name, model_file, params_file, shape, Preprocess.for_input_size(shape[-1]),
                   "unknown", params, None)

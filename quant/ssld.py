@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit import __version__, zoo
-from toolkit.artifacts import Artifact, Manifest, StageResult, ensure_writable_dir, is_complete, settings_key, staging_dir
+from toolkit.artifacts import (Artifact, Manifest, StageResult, check_replace, ensure_writable_dir, is_complete,
+                               settings_key, staging_dir, writing)
 from toolkit.errors import MliteError
 
 from . import data
@@ -25,6 +26,7 @@ from .train import accuracy, cosine_momentum, predict, sgd_step
 
 LOSSES = ("js", "kl")
 STAGE = "distill"
+DISTILL_DIR = "distill"      # OUT/distill/STUDENT_ssld/
 
 
 class DistillError(MliteError):
@@ -71,10 +73,48 @@ def _open(path: Path, pp: data.Preprocess, what: str) -> data.ImageSet:
         return data.open_folder(path, pp, what=what)
 
 
-def _teacher_logits(cfg: DistillConfig, images: list[data.ImageSet], pp: data.Preprocess):
-    """Teacher logits for every image of every set, and a description of the teacher."""
-    import numpy as np
+RANDOM_TEACHER = "a teacher with random weights teaches nothing"
+
+
+def _dir_teacher_weights(tdir: Path, md: dict) -> dict:
+    """Provenance of a teacher directory: its mlite manifest's weights record, else kind "unknown" with the
+    sha256 of its inference params (``model_sha256``: of its program). Refuses random weights."""
+    w = md.get("weights")
+    if isinstance(w, dict) and w.get("kind"):
+        if w["kind"] == "random":
+            raise DistillError(f"{RANDOM_TEACHER}: {str(tdir)!r} was exported with --weights random; "
+                               "export the teacher with --weights pretrained or --weights PATH")
+        return dict(w)
+    from toolkit.artifacts import sha256_file
+    from .runtime import find_paddle_model
+    model_file, params_file = find_paddle_model(tdir)
+    return {"kind": "unknown", "label": "unknown weights (no mlite manifest)", "path": str(params_file.resolve()),
+            "sha256": sha256_file(params_file), "model_sha256": sha256_file(model_file)}
+
+
+def _zoo_teacher_weights(cfg: DistillConfig):
+    """The resolved ``--teacher-weights`` of a zoo teacher. Refuses random weights."""
     from toolkit import weights as weights_mod
+    w = weights_mod.resolve(zoo.get(cfg.teacher), cfg.teacher_weights, cfg.seed)
+    if w.kind == "random":
+        raise DistillError(f"{RANDOM_TEACHER}: pass --teacher-weights PATH or pretrained")
+    return w
+
+
+def _teacher_identity(cfg: DistillConfig) -> str:
+    """What ``settings["teacher_weights"]`` records: the teacher's own weights (``sha256:...``), from its manifest
+    or model files for a directory, never the --teacher-weights default. Refuses random weights."""
+    tdir = Path(cfg.teacher)
+    if not tdir.is_dir():
+        return _zoo_teacher_weights(cfg).identity
+    from toolkit.artifacts import read_manifest
+    m = read_manifest(tdir)
+    return f"sha256:{_dir_teacher_weights(tdir, m.to_dict() if m else {})['sha256']}"
+
+
+def _teacher_logits(cfg: DistillConfig, images: list[data.ImageSet], pp: data.Preprocess):
+    """Teacher logits for every image of every set, and a description of the teacher (with its weights)."""
+    import numpy as np
     from toolkit.export import build_model
     tdir = Path(cfg.teacher)
     if tdir.is_dir():
@@ -82,6 +122,7 @@ def _teacher_logits(cfg: DistillConfig, images: list[data.ImageSet], pp: data.Pr
         from .runtime import runner_for
         m = read_manifest(tdir)
         md = m.to_dict() if m else {}
+        teacher_weights = _dir_teacher_weights(tdir, md)
         shape = md.get("input_shape")
         if shape and shape[-1] != cfg.image_size:
             raise DistillError(f"teacher {str(tdir)!r} takes {shape[-1]}x{shape[-1]} images but --image-size is "
@@ -89,11 +130,9 @@ def _teacher_logits(cfg: DistillConfig, images: list[data.ImageSet], pp: data.Pr
         run = runner_for(tdir, "paddle")
         outs = [np.concatenate([run(x) for x, _y, _i in s.batches(64)]) for s in images]
         return outs, {"directory": str(tdir.resolve()), "model": md.get("model", tdir.name),
-                      "key": md.get("key")}
+                      "key": md.get("key"), "weights": teacher_weights}
     spec = zoo.get(cfg.teacher)
-    w = weights_mod.resolve(spec, cfg.teacher_weights, cfg.seed)
-    if w.kind == "random":
-        raise DistillError("a teacher with random weights teaches nothing: pass --teacher-weights PATH or pretrained")
+    w = _zoo_teacher_weights(cfg)
     model, classes = build_model(spec, w)
     return [predict(model, s) for s in images], {"model": spec.name, "weights": w.to_dict(), "classes": classes}
 
@@ -131,7 +170,7 @@ def _device(paddle) -> str:
 
 
 def distill(cfg: DistillConfig) -> DistillResult:
-    """Distill; writes OUT/STUDENT_ssld/STUDENT_ssld.pdparams and a manifest (rank 0 only)."""
+    """Distill; writes OUT/distill/STUDENT_ssld/STUDENT_ssld.pdparams and a manifest (rank 0 only)."""
     import numpy as np
     from toolkit import weights as weights_mod
     from toolkit.export import build_model
@@ -163,14 +202,15 @@ def distill(cfg: DistillConfig) -> DistillResult:
     if world > 1:
         dist.init_parallel_env()
 
-    out_root = ensure_writable_dir(Path(cfg.out)) if rank == 0 else Path(cfg.out)
+    # OUT/distill/NAME: never OUT/NAME, where 'mlite export' of the zoo's NAME (e.g. X_ssld) writes
+    out_root = ensure_writable_dir(Path(cfg.out) / DISTILL_DIR) if rank == 0 else Path(cfg.out) / DISTILL_DIR
     name = f"{student.name}_ssld" if not student.ssld else student.name
     final = out_root / name
     sets = [labelled] + ([unlabelled] if unlabelled else [])
     listing = "\n".join(f"{f}\t{f.stat().st_size}" for s in sets for f in s.files)
     s_weights = weights_mod.resolve(student, cfg.student_weights, cfg.seed)
     settings = {"student": student.name, "student_weights": s_weights.identity, "teacher": cfg.teacher,
-                "teacher_weights": cfg.teacher_weights, "data": hashlib_text(listing),
+                "teacher_weights": _teacher_identity(cfg), "data": hashlib_text(listing),
                 "labels": labelled.labels is not None, **{k: getattr(cfg, k) for k in (
                     "epochs", "batch_size", "lr", "image_size", "temperature", "loss", "label_weight",
                     "min_confidence", "seed")}, "world_size": world, "tools": tool_versions()}
@@ -179,6 +219,7 @@ def distill(cfg: DistillConfig) -> DistillResult:
     if done is not None:
         return DistillResult(name, final, True, done.to_dict(), weights=final / f"{name}.pdparams",
                              log=done.extra.get("log", []))
+    note = check_replace(final, STAGE, {"student": student.name}) if rank == 0 else None
 
     t_start = time.perf_counter()
     teacher_out, teacher_info = _teacher_logits(cfg, sets, pp)
@@ -265,7 +306,8 @@ def distill(cfg: DistillConfig) -> DistillResult:
     if rank != 0:
         return DistillResult(name, final, False, {}, weights=final / f"{name}.pdparams", log=log)
     with staging_dir(final) as tmp:
-        paddle.save(inner.state_dict(), str(tmp / f"{name}.pdparams"))
+        with writing(final / f"{name}.pdparams"):
+            paddle.save(inner.state_dict(), str(tmp / f"{name}.pdparams"))
         manifest = Manifest(
             stage=STAGE, model=name, key=key, settings=settings, tools=settings["tools"],
             artifacts=[Artifact.of(tmp, f"{name}.pdparams", "paddle-weights", "any")],
@@ -280,7 +322,8 @@ def distill(cfg: DistillConfig) -> DistillResult:
                            f"--image-size {cfg.image_size}"})
         manifest.write(tmp)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return DistillResult(name, final, False, manifest.to_dict(), weights=final / f"{name}.pdparams", log=log)
+    return DistillResult(name, final, False, manifest.to_dict(), warnings=[note] if note else [],
+                         weights=final / f"{name}.pdparams", log=log)
 
 
 def hashlib_text(text: str) -> str:

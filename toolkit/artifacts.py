@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Iterator
 
-from .errors import OutputError
+from .errors import CorruptFile, OutputError
 
 MANIFEST = "manifest.json"
 
@@ -52,10 +52,11 @@ class StageResult:
     directory: Path
     cached: bool          # an identical earlier result was reused
     manifest: dict
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "directory": str(self.directory), "cached": self.cached,
-                "manifest": self.manifest}
+                "manifest": self.manifest, "warnings": self.warnings}
 
 
 @dataclass
@@ -86,16 +87,27 @@ class Manifest:
 
 
 def read_manifest(directory: Path) -> Manifest | None:
-    """The directory's manifest, or None when absent or unreadable."""
-    try:
-        return Manifest.from_dict(json.loads((directory / MANIFEST).read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
+    """The directory's manifest, or None when there is none; CorruptFile when it cannot be read."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
         return None
+    try:
+        m = Manifest.from_dict(json.loads(path.read_text()))
+        if not (isinstance(m.key, str) and isinstance(m.settings, dict) and isinstance(m.model, str)):
+            raise TypeError("wrong field types")
+        return m
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise CorruptFile(f"{str(path)!r} is corrupt or unreadable ({why}); rerun the command that wrote it "
+                          "(e.g. 'mlite export') or move the directory away") from None
 
 
 def is_complete(directory: Path, key: str) -> Manifest | None:
     """The manifest if the directory was produced with ``key`` and every artifact is intact."""
-    m = read_manifest(directory)
+    try:
+        m = read_manifest(directory)
+    except CorruptFile:
+        return None
     if m is None or m.key != key:
         return None
     for a in m.artifacts:
@@ -111,10 +123,21 @@ def _umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Name ``path`` in OSErrors raised while writing it (a failed ``write`` says ENOSPC but not where)."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+        raise
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with writing(path), os.fdopen(fd, "w") as f:
             f.write(text)
         os.chmod(tmp, 0o666 & ~_umask())     # mkstemp creates 0600; published files get normal modes
         os.replace(tmp, path)
@@ -137,16 +160,130 @@ def ensure_writable_dir(path: Path, flag: str = "--out") -> Path:
     return path
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _pid_after(name: str, marker: str) -> int | None:
+    """The PID in ``...{marker}PID-XXXX`` (None when there is none, e.g. a name from an older version)."""
+    rest = name.split(marker, 1)[1] if marker in name else ""
+    head = rest.split("-", 1)[0]
+    return int(head) if head.isdigit() and "-" in rest else None
+
+
+def remove_stale(parent: Path, pattern: str, marker: str, without_pid: bool = False) -> list[Path]:
+    """Remove leftovers (``pattern`` in ``parent``) whose creating process is gone: what a SIGKILL, a power
+    cut or an older version left behind. Directories of live processes are kept; names without a PID are
+    removed only when ``without_pid``."""
+    removed = []
+    try:
+        candidates = list(Path(parent).glob(pattern))
+    except OSError:
+        return removed
+    for p in candidates:
+        pid = _pid_after(p.name, marker)
+        if (pid is None and not without_pid) or pid == os.getpid() or (pid is not None and _pid_alive(pid)):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        removed.append(p)
+    return removed
+
+
+def temp_dir(kind: str) -> tempfile.TemporaryDirectory:
+    """A scratch directory ``$TMPDIR/mlite-KIND-PID-XXXX``, removed on exit (Ctrl-C and SIGTERM included);
+    scratch directories of dead mlite processes (same kind) are swept first."""
+    if not kind.isalnum():
+        raise ValueError(f"temp_dir kind must be alphanumeric: {kind!r}")
+    remove_stale(Path(tempfile.gettempdir()), f"mlite-{kind}-*", f"mlite-{kind}-")
+    return tempfile.TemporaryDirectory(prefix=f"mlite-{kind}-{os.getpid()}-")
+
+
+SUPERSEDED = "superseded"     # earlier results of a replaced artifact: OUT/NAME/superseded/KEY/
+
+
+def check_replace(final: Path, stage: str, owner: dict | None = None) -> str | None:
+    """May ``stage`` publish to ``final``? Never over another kind of artifact, a foreign folder or the result
+    of another source (``owner``: manifest keys that must match); returns a note when an earlier result of the
+    same kind is replaced."""
+    if not final.exists() and not final.is_symlink():
+        return None
+    if not final.is_dir():
+        raise OutputError(f"{str(final)!r} exists and is not a directory; mlite {stage} does not replace it: "
+                          "move it away or pass another --out")
+    try:
+        m = read_manifest(final)
+    except CorruptFile:
+        raise OutputError(f"{str(final)!r} has a corrupt manifest.json, so what it holds is unknown; it is not "
+                          "replaced: move it away or pass another --out") from None
+    if m is None:
+        if not any(final.iterdir()):
+            return None
+        raise OutputError(f"{str(final)!r} is not an mlite {stage} result (no readable manifest.json); it is not "
+                          "replaced: move it away or pass another --out")
+    if m.stage != stage:
+        raise OutputError(f"{str(final)!r} holds the {m.stage} result of {m.model}; mlite {stage} does not replace "
+                          "another kind of artifact: pass another --out or move it away")
+    d = m.to_dict()
+    for key, want in (owner or {}).items():
+        have = _dig(d, key)
+        if have is not None and have != want:
+            raise OutputError(f"{str(final)!r} holds the {stage} result of another source ({key} {have!r}, this "
+                              f"run: {want!r}); it is not replaced: pass another --out")
+    return f"replaced the earlier {stage} result in {str(final)!r} (other settings)"
+
+
+def _dig(d: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(d, dict):
+            return None
+        d = d.get(part)
+    return d
+
+
+def _carry_results(final: Path, tmp: Path) -> None:
+    """Results stored beside a replaced artifact (bench/) move to tmp/superseded/OLDKEY/ with its manifest."""
+    bench = final / "bench"
+    try:
+        m = read_manifest(final)
+    except CorruptFile:
+        return
+    if m is None or not bench.is_dir() or not any(bench.iterdir()):
+        return
+    dest = tmp / SUPERSEDED / m.key[:12]
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(final / MANIFEST, dest / MANIFEST)
+    shutil.copytree(bench, dest / "bench", dirs_exist_ok=True)
+    old = final / SUPERSEDED
+    if old.is_dir():
+        shutil.copytree(old, tmp / SUPERSEDED, dirs_exist_ok=True)
+
+
 @contextlib.contextmanager
 def staging_dir(final: Path) -> Iterator[Path]:
     """Yield a temp dir beside ``final``; on success it replaces ``final`` atomically.
 
-    On any exception (Ctrl-C included) the temp dir is removed and ``final`` is untouched.
+    On any exception (Ctrl-C and SIGTERM included) the temp dir is removed and ``final`` is untouched;
+    leftovers of killed runs (``.NAME.partial-PID-*``, ``.NAME.old-PID-*``) are removed first. Results
+    stored in the replaced directory are kept under ``superseded/``.
     """
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
+    remove_stale(final.parent, f".{final.name}.partial-*", ".partial-", without_pid=True)
+    remove_stale(final.parent, f".{final.name}.old-*", ".old-", without_pid=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
     os.chmod(tmp, 0o777 & ~_umask())         # mkdtemp creates 0700
     try:
         yield tmp
+        if final.is_dir():
+            _carry_results(final, tmp)
         publish_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -156,7 +293,7 @@ def publish_dir(tmp: Path, final: Path) -> None:
     """Move ``tmp`` to ``final``, replacing an older ``final`` only after the new one is in place."""
     old = None
     if final.exists():
-        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-{os.getpid()}-"))
         os.rmdir(old)
         os.rename(final, old)
     try:

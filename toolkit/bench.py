@@ -1,6 +1,7 @@
 """The runner contract (Paddle Lite's benchmark_bin flags and output), the output parser, and results."""
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from dataclasses import dataclass, asdict, field
@@ -78,6 +79,14 @@ class Perf:
     def std_ms(self) -> float | None:
         return statistics.pstdev(self.raw_ms) if self.raw_ms and len(self.raw_ms) > 1 else None
 
+    def validate(self) -> "Perf":
+        """This Perf, or RunnerError naming the first impossible number (negative, NaN, inf, min > avg...)."""
+        problem = timing_problem(asdict(self))
+        if problem:
+            raise RunnerError(f"runner reported an impossible time: {problem}; the runner or device misbehaved, "
+                              "rerun the benchmark (or check --runner)")
+        return self
+
     def to_dict(self) -> dict:
         return asdict(self) | {"p50_ms": self.p50_ms, "p90_ms": self.p90_ms, "std_ms": self.std_ms,
                                "host_drift": self.host_drift, "ref_units_p50": self.ref_units_p50}
@@ -101,13 +110,71 @@ class Perf:
                    ref if len(ref) == len(raw) else None, memory)
 
 
+TIMES = ("avg_ms", "min_ms", "max_ms")
+OPTIONAL_TIMES = ("init_ms", "first_ms", "p50_ms", "p90_ms", "std_ms", "host_drift", "ref_units_p50")
+SLACK = 1e-6           # relative: float rounding in min <= avg <= max
+
+
+def _show(value, width: int = 60) -> str:
+    """``repr(value)``, cut to one short line for an error message."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def number_problem(name: str, value, integer: bool = False, minimum: float = 0) -> str | None:
+    """Why ``value`` is not a finite number >= ``minimum`` (an int when ``integer``), or None."""
+    kinds = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        return f"{name} = {_show(value)} is not {'an integer' if integer else 'a number'}"
+    if not math.isfinite(value):
+        return f"{name} = {_show(value)} is not finite"
+    if value < minimum:
+        return f"{name} = {_show(value)} is {'negative' if minimum == 0 else f'below {minimum:g}'}"
+    return None
+
+
+def _list_problem(name: str, values) -> str | None:
+    if not isinstance(values, list):
+        return f"{name} = {_show(values)} is not a list of numbers"
+    return next((p for i, v in enumerate(values) if (p := number_problem(f"{name}[{i}]", v))), None)
+
+
+def _memory_problem(memory) -> str | None:
+    if not isinstance(memory, dict):
+        return f"memory_mb = {_show(memory)} is not a mapping of numbers"
+    return next((p for k, v in memory.items() if (p := number_problem(f"memory_mb.{k}", v))), None)
+
+
+def timing_problem(perf: dict) -> str | None:
+    """What is wrong with a Perf's numbers (a Perf as a dict, fresh or stored), or None: every time and
+    memory value finite and >= 0, and min <= avg <= max."""
+    for name in TIMES:
+        problem = number_problem(name, perf.get(name)) if name in perf else f"{name} is missing"
+        if problem:
+            return problem
+    for name in OPTIONAL_TIMES:
+        if perf.get(name) is not None and (problem := number_problem(name, perf[name])):
+            return problem
+    for name in ("raw_ms", "ref_ms"):
+        if perf.get(name) is not None and (problem := _list_problem(name, perf[name])):
+            return problem
+    if perf.get("memory_mb") is not None and (problem := _memory_problem(perf["memory_mb"])):
+        return problem
+    lo, avg, hi = perf["min_ms"], perf["avg_ms"], perf["max_ms"]
+    slack = SLACK * max(1.0, hi)
+    if not lo - slack <= avg <= hi + slack:
+        return f"min_ms = {_show(lo)}, avg_ms = {_show(avg)}, max_ms = {_show(hi)} break min <= avg <= max"
+    return None
+
+
 def _pct(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(round(q * (len(sorted_values) - 1))))]
 
 
-_NUM = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+_NUM = r"([-+]?(?:\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|nan|inf(?:inity)?))"   # nan/inf: caught by validate
 _KV = re.compile(r"^\s*(\w+)\s*=\s*(.+?)\s*$")
-_OLD = re.compile(rf"min\s*=\s*{_NUM}\s*(?:ms)?\s*,?\s*max\s*=\s*{_NUM}\s*(?:ms)?\s*,?\s*average\s*=\s*{_NUM}")
+_OLD = re.compile(rf"min\s*=\s*{_NUM}\s*(?:ms)?\s*,?\s*max\s*=\s*{_NUM}\s*(?:ms)?\s*,?\s*average\s*=\s*{_NUM}",
+                  re.IGNORECASE)
 
 
 def _memory_block(lines: list[str]) -> dict | None:
@@ -129,7 +196,8 @@ def _memory_block(lines: list[str]) -> dict | None:
 
 def parse_output(text: str) -> Perf:
     """Parse benchmark_bin output: the ``Perf Info`` / ``Time(unit: ms):`` block, or older
-    ``min = .. max = .. average = ..`` lines. Raises RunnerError on anything else."""
+    ``min = .. max = .. average = ..`` lines. Raises RunnerError on anything else, and on impossible
+    numbers (negative, NaN, inf, avg outside min..max)."""
     lines = text.splitlines()
     start = next((i for i, ln in enumerate(lines) if ln.strip().startswith("Time(unit: ms)")), None)
     if start is not None:
@@ -148,11 +216,12 @@ def parse_output(text: str) -> Perf:
         except (KeyError, ValueError):
             raise RunnerError(f"runner's 'Time(unit: ms)' block lacks numeric min/max/avg: {values}") from None
         perf.memory_mb = _memory_block(lines)
-        return perf
+        return perf.validate()
     for ln in lines:
         m = _OLD.search(ln)
         if m:
-            return Perf(avg_ms=float(m.group(3)), min_ms=float(m.group(1)), max_ms=float(m.group(2)), format="legacy")
+            return Perf(avg_ms=float(m.group(3)), min_ms=float(m.group(1)), max_ms=float(m.group(2)),
+                        format="legacy").validate()
     head = next((ln.strip() for ln in lines if ln.strip()), "(empty)")[:120]
     raise RunnerError("runner output has neither a 'Perf Info' block nor 'min = .. max = .. average = ..' "
                       f"line (first line: {head!r}); is --runner really Paddle Lite's benchmark_bin?")
@@ -180,8 +249,51 @@ class BenchResult:
     key: str = ""                 # hash of what decides the measurement (resumable runs skip a match)
     emulated: bool = False        # the CPU was emulated (qemu-user): outputs exact, times not a device's
 
+    def __post_init__(self) -> None:
+        problem = result_problem(asdict(self))
+        if problem:
+            raise RunnerError(f"refusing to record the {self.model} result: {problem}; rerun the benchmark")
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+_TEXT = ("model", "backend", "precision", "weights", "timestamp", "model_file", "key")
+_COUNTS = (("threads", 1), ("warmup", 0), ("repeats", 0), ("storage_bytes", 0), ("power_mode", 0))
+
+
+def _shape_problem(settings) -> str | None:
+    if not isinstance(settings, dict):
+        return f"settings = {_show(settings)} is not a mapping"
+    shape = settings.get("input_shape")
+    if shape is not None and (not isinstance(shape, list) or not shape or
+                              any(number_problem("", d, integer=True, minimum=1) for d in shape)):
+        return f"settings.input_shape = {_show(shape)} is not a list of positive integers"
+    return None
+
+
+def result_problem(data: dict) -> str | None:
+    """What is wrong with a result's fields (a BenchResult as a dict, fresh or stored), or None.
+    Missing keys are the caller's business; present ones must have the right type and range."""
+    device = data.get("device")
+    if "device" in data and (not isinstance(device, dict) or not isinstance(device.get("serial"), str)):
+        return f"device = {_show(device)} is not a mapping with a 'serial' string"
+    for name in _TEXT:
+        if name in data and not isinstance(data[name], str):
+            return f"{name} = {_show(data[name])} is not a string"
+    for name, least in _COUNTS:
+        if name in data and (problem := number_problem(name, data[name], integer=True, minimum=least)):
+            return problem
+    if "emulated" in data and not isinstance(data["emulated"], bool):
+        return f"emulated = {_show(data['emulated'])} is not true or false"
+    if "settings" in data and (problem := _shape_problem(data["settings"])):
+        return problem
+    if "perf" not in data:
+        return None
+    if not isinstance(data["perf"], dict):
+        return f"perf = {_show(data['perf'])} is not a mapping"
+    problem = timing_problem(data["perf"])
+    return f"perf.{problem}" if problem else None
 
 
 def result_key(model_sha256: str, serial: str, backend: str, threads: int, warmup: int, repeats: int,

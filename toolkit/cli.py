@@ -1,6 +1,7 @@
 """Command line: parse, call one API function, print. Heavy imports stay inside commands."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -11,29 +12,69 @@ import click
 from .errors import MliteError
 
 
-def _fail(msg: str, code: int) -> None:
-    click.echo(f"mlite: error: {msg}", err=True)
-    sys.exit(code)
+_channel = None          # the JsonChannel of the running --json command
+
+
+def _fail(failure, as_json: bool) -> None:
+    click.echo(f"mlite: error: {failure.message}", err=True)
+    if as_json and _channel is not None:
+        _channel.emit(failure.to_dict())
+    sys.exit(failure.exit_code)
 
 
 def handle_errors(fn):
-    """Turn MliteError / Ctrl-C into one line on stderr and a non-zero exit."""
+    """Any failure -> one line on stderr (and with --json one ``{"error": ...}`` object on stdout), a non-zero
+    exit, no traceback. With --json only our JSON reaches stdout (fd 1 points at stderr meanwhile)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except MliteError as e:
-            _fail(str(e), e.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted; nothing half-written was kept, rerun the same command to continue", 130)
+        global _channel
+        import os
+        from .cli_io import JsonChannel, describe
+        as_json = bool(kwargs.get("as_json"))
+        with contextlib.ExitStack() as stack:
+            if as_json:
+                _channel = stack.enter_context(JsonChannel())
+                stack.callback(lambda: globals().update(_channel=None))
+            try:
+                return fn(*args, **kwargs)
+            except (MliteError, KeyboardInterrupt, OSError) as e:
+                _fail(describe(e), as_json)
+            except Exception as e:
+                if os.environ.get("MLITE_DEBUG"):
+                    raise
+                _fail(describe(e), as_json)
     return wrapper
 
 
 def _print_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    if _channel is not None:
+        _channel.emit(data)
+    else:
+        click.echo(json.dumps(data, indent=2, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Usage errors (unknown option, missing value) also answer ``--json`` with a JSON error object."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        from .signals import install
+        install()                      # SIGTERM cleans up like Ctrl-C
+        args = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(args, prog_name=prog_name, standalone_mode=False, **extra)
+        except click.ClickException as e:
+            e.show()
+            if "--json" in args:
+                from .cli_io import Failure
+                click.echo(json.dumps(Failure(e.format_message(), type(e).__name__, e.exit_code).to_dict(), indent=2))
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("mlite: error: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlite")
 def main() -> None:
     """mlite: PaddleClas mobile models -> Paddle Lite .nb / ONNX -> your phone."""
@@ -210,6 +251,8 @@ def eval_cmd(model_dir, data, labels, limit, backend, device, threads, as_json) 
     if r.agreement is not None:
         click.echo(f"FP32 source: top-1 {r.fp32_top1:.2%}  top-5 {r.fp32_top5:.2%}  drop {r.top1_drop:+.2f} points  "
                    f"top-1 agreement {r.agreement:.2%}")
+    for w in r.warnings:
+        click.echo(f"mlite: warning: {w}", err=True)
 
 
 def _int_list(value: str, flag: str) -> list[int]:
@@ -376,16 +419,22 @@ def run_cmd(models, family, all_, int8, onnx, use_adb, use_local, serials, threa
 @click.option("--reference", is_flag=True, help="PaddleClas's published SD855 numbers beside each cell, with ratios.")
 @click.option("--threads", "plot_threads", default=1, show_default=True, help="Thread count plotted.")
 @click.option("--output", "-o", type=click.Path(), help="Write the report to a file instead of stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the JSON report; same as --format json).")
 @handle_errors
-def report(inputs, fmt, plot, reference, plot_threads, output) -> None:
+def report(inputs, fmt, plot, reference, plot_threads, output, as_json) -> None:
     """Tables in the seed's shape from stored results (default: ./mlite_out), optional plots."""
     from . import api
-    text = api.report(list(inputs) or ["mlite_out"], fmt=fmt, reference=reference, plot=plot,
+    text = api.report(list(inputs) or ["mlite_out"], fmt="json" if as_json else fmt, reference=reference, plot=plot,
                       plot_threads=plot_threads)
     if output:
         from .artifacts import write_text_atomic
         write_text_atomic(Path(output), text)
-        click.echo(f"report: {output}" + (f", plot: {plot}" if plot else ""))
+        if as_json:
+            _print_json({"report": str(output), "plot": plot})
+        else:
+            click.echo(f"report: {output}" + (f", plot: {plot}" if plot else ""))
+    elif as_json:
+        _print_json(json.loads(text))
     else:
         click.echo(text, nl=False)
         if plot:
@@ -409,7 +458,7 @@ def package_cmd(android, model_dir, app, labels, threads, power_mode, as_json) -
         _print_json(res.to_dict())
         return
     for name, size in res.files.items():
-        click.echo(f"  {Path(app) / 'app/src/main/assets' / name:<50} {size / 1e6:8.3f} MB")
+        click.echo(f"  {str(Path(app) / 'app/src/main/assets' / name):<50} {size / 1e6:8.3f} MB")
     click.echo(f"next: open {app} in Android Studio (see {Path(app) / 'README.md'}) and run it on the phone")
 
 
@@ -448,6 +497,8 @@ def distill(student, teacher, data, unlabeled, val, student_weights, teacher_wei
         return
     state = "up to date (cached)" if res.cached else "written"
     click.echo(f"{res.model}: {state} -> {res.weights}")
+    for w in res.warnings:
+        click.echo(f"  warning: {w}")
     for e in res.log:
         acc = f"  val top-1 {e['val_top1']:.2%}" if e.get("val_top1") is not None else ""
         click.echo(f"  epoch {e['epoch']:>3}  loss {e['loss']:.4f}{acc}")

@@ -10,11 +10,10 @@ import hashlib
 import posixpath
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import sha256_file
+from .artifacts import sha256_file, temp_dir
 from .bench import Perf, RunnerError, RunnerSettings, parse_output
 from .devices.base import Device
 from . import runners
@@ -101,7 +100,7 @@ def infer(ws: Workspace, remote_runner: str, remote_model: str, x, threads: int 
     import numpy as np
     x = np.ascontiguousarray(x, dtype="<f4")
     outs, perfs, meta = [], [], RunnerMeta()
-    with tempfile.TemporaryDirectory(prefix="mlite-tensor-") as work:
+    with temp_dir("tensor") as work:
         for start in range(0, len(x), chunk):
             part = x[start:start + chunk]
             local_in, local_out = Path(work) / "in.f32", Path(work) / "out.f32"
@@ -132,7 +131,7 @@ def host_arm_infer(nb: Path, x, threads: int = 1) -> TensorRun | None:
     from .devices.local import LocalDevice
     dev = LocalDevice()
     runners.check_versions(Path(nb), meta, "this host")
-    with tempfile.TemporaryDirectory(prefix="mlite-arm-") as remote, Workspace(dev, remote) as ws:
+    with temp_dir("arm") as remote, Workspace(dev, remote) as ws:
         res = infer(ws, str(runner), ws.put(Path(nb), Path(nb).name), x, threads=threads)
     res.meta.emulated = meta.emulated
     return res

@@ -35,6 +35,18 @@ class WeightsUnavailable(WeightsError):
     """Pretrained weights cannot be downloaded (offline, HTTP error)."""
 
 
+class CorruptDownload(WeightsError):
+    """A cached download failed its checks (unreadable, wrong architecture, changed on disk) and was removed."""
+
+
+class CacheUnwritable(OutputError):
+    """The download cache under $MLITE_HOME cannot be written."""
+
+
+class CorruptFile(MliteError):
+    """A file mlite reads (manifest, program, weights, .nb, .onnx, result) is damaged or of the wrong kind."""
+
+
 class ConversionError(MliteError):
     """An external converter (opt, paddle2onnx, onnxsim) failed."""
 

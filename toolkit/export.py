@@ -1,12 +1,12 @@
 """Export recipe: zoo model -> Paddle inference model -> Paddle Lite ``.nb`` (+ ONNX), with parity."""
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, zoo
-from .artifacts import Artifact, Manifest, StageResult, ensure_writable_dir, is_complete, settings_key, staging_dir
+from .artifacts import (Artifact, Manifest, StageResult, check_replace, ensure_writable_dir, is_complete, settings_key,
+                        staging_dir, temp_dir, writing)
 from .errors import MliteError, NotYetSupported
 from .progress import Steps
 
@@ -59,8 +59,9 @@ def save_inference(model, input_shape: tuple, dest: Path) -> None:
     paddle = import_paddle()
     from paddle.static import InputSpec
     model.eval()
-    paddle.jit.save(model, str(dest / "inference"),
-                    input_spec=[InputSpec([None, *input_shape[1:]], "float32", "x")])
+    with writing(dest / PARAMS_FILE):
+        paddle.jit.save(model, str(dest / "inference"),
+                        input_spec=[InputSpec([None, *input_shape[1:]], "float32", "x")])
     (dest / "inference.pdiparams.info").unlink(missing_ok=True)
 
 
@@ -94,10 +95,12 @@ def export(cfg: ExportConfig) -> ExportResult:
         key = settings_key(settings)
         done = is_complete(final, key)
         if done is not None:
-            return ExportResult(spec.name, final, True, done.to_dict(), done.artifacts)
+            return ExportResult(spec.name, final, True, done.to_dict(), artifacts=done.artifacts)
+        note = check_replace(final, STAGE, {"model": spec.name})
         with staging_dir(final) as tmp:
             manifest = _run(spec, cfg, target, weights, settings, key, tmp, steps, input_shape)
-    return ExportResult(spec.name, final, False, manifest.to_dict(), manifest.artifacts)
+    return ExportResult(spec.name, final, False, manifest.to_dict(), warnings=[note] if note else [],
+                        artifacts=manifest.artifacts)
 
 
 def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, input_shape) -> Manifest:
@@ -167,7 +170,7 @@ def _parity(input_shape, target, tmp: Path, nb_name: str, with_onnx: bool, name:
     elif arm is not None:
         checks.append(parity.compare(device_exec.engine_label(arm.meta), ref, arm.outputs))
     else:
-        with tempfile.TemporaryDirectory(prefix="mlite-verify-") as work:
+        with temp_dir("verify") as work:
             nb = lite.optimize(tmp / MODEL_FILE, tmp / PARAMS_FILE, lite.TARGETS["x86"],
                                Path(work) / "verify.nb").nb_path
             checks.append(parity.compare("paddle-lite-x86 (verification build)", ref, lite.run_on_host(nb, x)))

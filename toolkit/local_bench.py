@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import read_manifest, sha256_file
+from .artifacts import ensure_writable_dir, read_manifest, sha256_file
 from .bench import BenchResult, Perf, RunnerSettings, result_key, stored_keys
 from .devices.local import LocalDevice
 from .errors import MliteError
@@ -74,6 +74,7 @@ def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup
     runner = Path(sys.executable).parent / "mlite-runner"
     out = LocalBench(md["model"])
     runner_sha = sha256_file(runner)
+    ensure_writable_dir(model_dir / "bench", "--model-dir")    # fail before the runs, not after them
     done = stored_keys(model_dir / "bench") if resume else set()
     with Steps(f"bench {md['model']} on this host", len(backends) * len(threads) * rounds, show=progress) as steps:
         for t in threads:

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import read_manifest, write_text_atomic
+from .artifacts import read_manifest
 from .errors import MliteError
 
 ASSETS = Path("app/src/main/assets")
@@ -71,19 +70,31 @@ def package_android(model_dir: Path, app: Path = Path("android_demo"), labels: P
                          f"with {n_classes} lines (line i = class i)")
     assets.mkdir(parents=True, exist_ok=True)
     cfg = app_config(md, threads, power_mode)
-    fd, tmp = tempfile.mkstemp(dir=assets, prefix=".model.nb.")
-    os.close(fd)
-    try:
-        shutil.copyfile(model.nb, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, assets / "model.nb")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    write_text_atomic(assets / "labels.txt", "\n".join(names) + "\n")
-    write_text_atomic(assets / "config.json", json.dumps(cfg, indent=2) + "\n")
+    _install_together(assets, {"model.nb": model.nb.read_bytes(), "labels.txt": ("\n".join(names) + "\n").encode(),
+                               "config.json": (json.dumps(cfg, indent=2) + "\n").encode()})
     return Packaged(Path(app), {f: (assets / f).stat().st_size for f in ("model.nb", "labels.txt", "config.json")},
                     cfg)
+
+
+def _install_together(assets: Path, files: dict[str, bytes]) -> None:
+    """Write every file to a temp name first, then rename them in one go: the app never sees a model
+    with another model's labels or config, and an interruption leaves the old set."""
+    temps: dict[str, str] = {}
+    try:
+        for name, blob in files.items():
+            fd, temps[name] = tempfile.mkstemp(dir=assets, prefix=f".{name}.")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(blob)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(assets / name)) from None
+            os.chmod(temps[name], 0o644)
+        for name, tmp in temps.items():
+            os.replace(tmp, assets / name)
+    finally:
+        for tmp in temps.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def _read_labels(path: Path) -> list[str]:

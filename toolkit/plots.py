@@ -1,14 +1,46 @@
 """The seed's two figures from the user's own numbers: top-1 vs latency (per family, Pareto front
-marked) and top-1 vs storage."""
+marked) and top-1 vs storage, one row of the two panels per table (device + settings), never mixed."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MliteError
 
-SIZE_IN = (16, 7)
-DPI = 100            # -> 1600 x 700 pixels
+SIZE_IN = (16, 7)    # per table (one row of two panels)
+DPI = 100            # -> 1600 x 700 pixels per table
+PUBLISHED_LABEL = "top-1: published (PaddleClas), not measured (hollow)"
+MEASURED_LABEL = "top-1: measured by 'mlite eval' (filled)"
+
+
+class PlotError(MliteError):
+    """Results that cannot be plotted as asked."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One row of a table as plotted."""
+
+    model: str
+    series: str                   # legend entry: family [backend]
+    latency_ms: float | None      # at the plotted thread count; None: not measured there (left out)
+    storage_mb: float
+    top1: float                   # percent
+    published: bool               # PaddleClas's published top-1, not measured here
+
+
+@dataclass(frozen=True)
+class Panels:
+    """One table's row of two panels."""
+
+    title: str
+    emulated: bool
+    points: tuple[Point, ...]
+
+    @property
+    def latency_points(self) -> list[Point]:
+        return [p for p in self.points if p.latency_ms is not None]
 
 
 def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -21,45 +53,101 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
-def figure(tables, threads: int = 1, fmt: str = "png") -> bytes | None:
-    """PNG (or SVG) bytes of the two panels, or None when no row has both a top-1 and a latency."""
-    rows = [(t, r) for t in tables for r in t.rows.values() if r.top1 is not None and r.latency_ms]
-    if not rows:
-        return None
+def _point(row, threads: int) -> Point:
+    return Point(row.model, f"{row.family or 'other'} [{row.backend}]",
+                 row.latency_ms[threads] if threads in row.latency_ms else None,
+                 row.storage_bytes / 1e6, row.top1 * 100, row.top1_source != "eval")
+
+
+def select(tables, threads: int) -> list[Panels]:
+    """Per table (never mixed), the rows with a top-1 and a latency; a row's latency is the one at
+    ``threads`` or None. PlotError when no row has a latency at ``threads``."""
+    out = []
+    for t in tables:
+        rows = sorted((r for r in t.rows.values() if r.top1 is not None and r.latency_ms),
+                      key=lambda r: (r.model, r.backend))
+        if rows:
+            out.append(Panels(t.title, t.emulated, tuple(_point(r, threads) for r in rows)))
+    if out and not any(p.latency_points for p in out):
+        have = sorted({k for t in tables for r in t.rows.values() if r.top1 is not None for k in r.latency_ms})
+        raise PlotError(f"no results at {threads} thread(s) to plot (results with a top-1 exist at "
+                        f"{', '.join(map(str, have))} thread(s)); pass --threads {have[0]}")
+    return out
+
+
+def _series(ax, pts: list[Point], x, label: str, color: str) -> None:
+    """One family's line, filled markers for measured top-1, hollow for published, model names."""
+    ax.plot([x(p) for p in pts], [p.top1 for p in pts], "-", color=color, label=label, alpha=0.85)
+    for published, face in ((False, color), (True, "none")):
+        sel = [p for p in pts if p.published == published]
+        ax.scatter([x(p) for p in sel], [p.top1 for p in sel], s=36, facecolors=face, edgecolors=color,
+                   linewidths=1.5, zorder=3)
+    for p in pts:
+        ax.annotate(p.model, (x(p), p.top1), fontsize=7, xytext=(3, 3), textcoords="offset points")
+
+
+def _finish(ax, pts: list[Point], x) -> None:
+    """Pareto front, grid, labels and the legend (series, marker meaning, front)."""
+    from matplotlib.lines import Line2D
+    front = pareto([(x(p), p.top1) for p in pts])
+    ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", linestyle="--",
+            linewidth=1.2, label="Pareto front")
+    kinds = [(MEASURED_LABEL, "gray")] * any(not p.published for p in pts) + \
+            [(PUBLISHED_LABEL, "none")] * any(p.published for p in pts)
+    handles = [Line2D([], [], linestyle="none", marker="o", markerfacecolor=face, markeredgecolor="gray",
+                      label=label) for label, face in kinds]
+    ax.grid(True, alpha=0.3)
+    ax.set_ylabel("top-1 accuracy (%): published, or measured by 'mlite eval'")
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=8, loc="best")
+
+
+def _draw_row(sub, panels: Panels, threads: int) -> None:
+    ax_lat, ax_size = sub.subplots(1, 2)
+    sub.suptitle(panels.title, fontsize=10, color="firebrick" if panels.emulated else "black")
+    series: dict[str, list[Point]] = {}
+    for p in panels.points:
+        series.setdefault(p.series, []).append(p)
+    lat, size = (lambda p: p.latency_ms), (lambda p: p.storage_mb)
+    for i, (name, pts) in enumerate(sorted(series.items())):
+        color = f"C{i % 10}"
+        measured = sorted((p for p in pts if p.latency_ms is not None), key=lat)
+        if measured:
+            _series(ax_lat, measured, lat, name, color)
+        _series(ax_size, sorted(pts, key=size), size, name, color)
+    if panels.latency_points:
+        _finish(ax_lat, panels.latency_points, lat)
+    else:
+        ax_lat.text(0.5, 0.5, f"no results at {threads} thread(s) in this table", ha="center",
+                    transform=ax_lat.transAxes)
+        ax_lat.set_xticks([])
+        ax_lat.set_yticks([])
+    _finish(ax_size, list(panels.points), size)
+    emulated = ": emulated CPU, not a phone latency" if panels.emulated else ""
+    ax_lat.set_xlabel(f"latency (ms, batch 1, {threads} thread{'s' if threads > 1 else ''}){emulated}")
+    ax_lat.set_title(f"Top-1 vs latency at {threads} thread{'s' if threads > 1 else ''}")
+    ax_size.set_xlabel("storage (MB = 10^6 bytes, benchmarked model file)")
+    ax_size.set_title("Top-1 vs storage")
+
+
+def draw(panels: list[Panels], threads: int):
+    """A matplotlib Figure: one row of the two panels per table, titled with the table's device and settings."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax_lat, ax_size) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI)
-    families: dict[str, list] = {}
-    for t, r in rows:
-        fam = f"{r.family or 'other'} [{r.backend}{', emulated CPU' if t.emulated else ''}]"
-        lat = r.latency_ms.get(threads) or r.latency_ms[min(r.latency_ms)]
-        families.setdefault(fam, []).append((lat, r.storage_bytes / 1e6, r.top1 * 100, r.model))
-    for fam, pts in sorted(families.items()):
-        pts.sort()
-        line, = ax_lat.plot([p[0] for p in pts], [p[2] for p in pts], "o-", label=fam, alpha=0.85)
-        ax_size.plot(sorted(p[1] for p in pts), [p[2] for p in sorted(pts, key=lambda p: p[1])], "o-",
-                     color=line.get_color(), label=fam, alpha=0.85)
-    for ax, idx in ((ax_lat, 0), (ax_size, 1)):
-        allp = [(p[idx], p[2]) for pts in families.values() for p in pts]
-        front = pareto(allp)
-        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", linestyle="--",
-                linewidth=1.2, label="Pareto front")
-        ax.scatter([p[0] for p in front], [p[1] for p in front], s=90, facecolors="none", edgecolors="black",
-                   zorder=3)
-        for pts in families.values():
-            for p in pts:
-                ax.annotate(p[3], (p[idx], p[2]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.grid(True, alpha=0.3)
-        ax.set_ylabel("top-1 accuracy (%): published, or measured by 'mlite eval'")
-        ax.legend(fontsize=8, loc="lower right")
-    dev = tables[0].device
-    where = f"{dev.get('model') or dev['serial']}" + (f" ({dev.get('soc_name')})" if dev.get("soc_name") else "")
-    ax_lat.set_xlabel(f"latency (ms, batch 1, {threads} thread{'s' if threads > 1 else ''}) on {where}")
-    ax_lat.set_title("Top-1 vs latency")
-    ax_size.set_xlabel("storage (MB = 10^6 bytes, benchmarked model file)")
-    ax_size.set_title("Top-1 vs storage")
-    fig.tight_layout()
+    fig = plt.figure(figsize=(SIZE_IN[0], SIZE_IN[1] * len(panels)), dpi=DPI, layout="constrained")
+    for sub, p in zip(fig.subfigures(len(panels), 1, squeeze=False)[:, 0], panels):
+        _draw_row(sub, p, threads)
+    return fig
+
+
+def figure(tables, threads: int = 1, fmt: str = "png") -> bytes | None:
+    """PNG (or SVG) bytes of the panels, or None when no row has both a top-1 and a latency.
+    PlotError when no row has a latency at ``threads``."""
+    panels = select(tables, threads)
+    if not panels:
+        return None
+    fig = draw(panels, threads)
+    import matplotlib.pyplot as plt
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=DPI)
     plt.close(fig)
@@ -69,10 +157,10 @@ def figure(tables, threads: int = 1, fmt: str = "png") -> bytes | None:
 def save(tables, path: Path, threads: int = 1) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".png", ".svg"):
-        raise MliteError(f"--plot {str(path)!r}: use a .png or .svg file name")
+        raise PlotError(f"--plot {str(path)!r}: use a .png or .svg file name")
     data = figure(tables, threads, fmt=path.suffix.lower()[1:])
     if data is None:
-        raise MliteError("nothing to plot: no result has both a latency and a top-1 (published or from 'mlite eval')")
+        raise PlotError("nothing to plot: no result has both a latency and a top-1 (published or from 'mlite eval')")
     from .artifacts import ensure_writable_dir
     ensure_writable_dir(path.parent, flag="--plot")
     tmp = path.with_name(f".{path.name}.tmp")

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import device_exec, runners
-from .artifacts import read_manifest, sha256_file, write_text_atomic
+from .artifacts import ensure_writable_dir, read_manifest, sha256_file, write_text_atomic
 from .bench import BenchResult, RunnerError, RunnerSettings, result_key, stored_keys
 from .devices.base import Device, DeviceInfo
-from .errors import MliteError
+from .errors import CorruptFile, MliteError
 
 _SAFE_REMOTE = re.compile(r"^/[A-Za-z0-9._/+-]+$")
 
@@ -71,11 +71,15 @@ def find_model(model_dir: Path) -> Model:
         raise MliteError(f"{str(model_dir)!r} holds {len(nbs)} .nb files; keep one per model directory")
     m = read_manifest(model_dir)
     md = m.to_dict() if m else {}
-    target = next((a.target for a in m.artifacts if a.path == nbs[0].name), None) if m else None
-    return Model(name=md.get("model", nbs[0].stem), nb=nbs[0], target=target,
+    art = next((a for a in m.artifacts if a.path == nbs[0].name), None) if m else None
+    sha = sha256_file(nbs[0])
+    if art is not None and art.sha256 and art.sha256 != sha:
+        raise CorruptFile(f"{str(nbs[0])!r} is not the file its manifest records (sha256 {sha[:12]}, recorded "
+                          f"{art.sha256[:12]}): it was damaged or replaced after export; re-export it")
+    return Model(name=md.get("model", nbs[0].stem), nb=nbs[0], target=art.target if art else None,
                  precision=md.get("precision", "unknown"),
                  weights=md.get("weights", {}).get("label", "unknown weights"),
-                 input_shape=tuple(md.get("input_shape", (1, 3, 224, 224))), sha256=sha256_file(nbs[0]))
+                 input_shape=tuple(md.get("input_shape", (1, 3, 224, 224))), sha256=sha)
 
 
 def validate_settings(cfg: PushConfig) -> None:
@@ -177,8 +181,9 @@ def push(cfg: PushConfig) -> list[DeviceRun]:
     from .progress import Steps
     validate_settings(cfg)
     model = find_model(cfg.model_dir)
+    # results are the product: a directory that cannot hold them fails now, not after the runs
+    out_dir = ensure_writable_dir(Path(cfg.model_dir) / "bench", "--model-dir")
     devices = adb.resolve(cfg.serials)
-    out_dir = Path(cfg.model_dir) / "bench"
     total = len(devices) * len(cfg.threads)
     with Steps(f"bench {model.name}", total, show=cfg.progress) as steps:
         def one(dev):

@@ -5,7 +5,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import read_manifest
+from .artifacts import SUPERSEDED, read_manifest
+from .bench import result_problem
 from .errors import MliteError
 
 EMULATED_NOTE = "emulated CPU (qemu-user): not a phone latency"
@@ -55,7 +56,8 @@ def result_files(inputs: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, inputs):
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*.json") if f.parent.name == "bench")
+            files += sorted(f for f in p.rglob("*.json")          # superseded/: results of replaced artifacts
+                            if f.parent.name == "bench" and SUPERSEDED not in f.relative_to(p).parts)
         elif p.is_file():
             files.append(p)
         else:
@@ -67,6 +69,7 @@ def result_files(inputs: list[Path]) -> list[Path]:
 
 
 def load(path: Path) -> dict:
+    """One stored result, its keys present and every field of the right type and range (else ReportError)."""
     try:
         data = json.loads(Path(path).read_text())
     except ValueError as e:
@@ -74,6 +77,10 @@ def load(path: Path) -> dict:
     if not isinstance(data, dict) or any(k not in data for k in REQUIRED):
         raise ReportError(f"{str(path)!r} is not an mlite benchmark result (missing "
                           f"{[k for k in REQUIRED if not isinstance(data, dict) or k not in data][:3]})")
+    problem = result_problem(data)
+    if problem:
+        raise ReportError(f"result file {str(path)!r} has a bad field: {problem}; "
+                          "rerun the benchmark or remove the file")
     return data
 
 

@@ -45,6 +45,10 @@ def test_package_writes_assets_matching_the_model(app, tmp_path):
     assert cfg["preprocess"]["resize_short"] == manifest["preprocess"]["resize_short"] == 256
     assert cfg["preprocess"]["crop"] == 224 and cfg["threads"] == 4 and cfg["num_classes"] == 1000
     assert not [f for f in assets.iterdir() if f.name.startswith(".")]
+    # the human-readable path (no --json) crashed after copying (TypeError formatting a Path)
+    p = run_mlite("package", "--android", "--model-dir", tmp_path / "MobileNetV1_x0_25", "--app", app)
+    assert p.returncode == 0, p.stderr
+    assert "model.nb" in p.stdout and "labels.txt" in p.stdout and "Traceback" not in p.stderr
 
 
 def test_package_refuses_x86_and_wrong_labels(app, tmp_path):

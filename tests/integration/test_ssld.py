@@ -54,6 +54,18 @@ def test_ssld_student_beats_the_student_trained_alone(ssl, distilled, tmp_path):
     assert int8["fp32_top1"] == fp32["top1"] and fp32["top1"] - int8["top1"] <= 0.01, int8
 
 
+def test_exporting_the_zoo_ssld_model_never_deletes_distilled_weights(distilled):
+    """OUT/STUDENT_ssld was both distill's output and the zoo model STUDENT_ssld's export folder."""
+    out, res = distilled
+    weights = Path(res["weights"])
+    before = weights.read_bytes()
+    p = run_mlite("export", "--model", f"{STUDENT}_ssld", "--weights", "random", "--image-size", 32,
+                  "--target", "x86", "--out", out, "--json")
+    assert p.returncode == 0, p.stderr
+    assert weights.read_bytes() == before and (weights.parent / "manifest.json").is_file()
+    assert json.loads(p.stdout)["fp32"]["directory"] != str(weights.parent)
+
+
 def test_rerun_is_cached(ssl, distilled):
     out, res = distilled
     again = _distill(ssl, out, "--val", ssl.test)
@@ -67,17 +79,17 @@ def test_interrupted_run_resumes_from_its_checkpoint(ssl, tmp_path):
             "--epochs", "3", "--batch-size", "32", "--out", str(out), "--json"]
     proc = interruptible_mlite(args)
     deadline = time.time() + 300
-    while time.time() < deadline and not list(out.glob(".*checkpoint*/state.json")):
+    while time.time() < deadline and not list(out.glob("distill/.*checkpoint*/state.json")):
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err
-    assert not (out / f"{STUDENT}_ssld").exists()
+    assert not (out / "distill" / f"{STUDENT}_ssld").exists()
     p = subprocess.run(args, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     m = json.loads(p.stdout)["manifest"]
     assert m["resumed_from_epoch"] >= 1 and len(m["log"]) == 3
-    assert not list(out.glob(".*checkpoint*"))
+    assert not list(out.glob("distill/.*checkpoint*"))
 
 
 def test_data_parallel_with_two_cpu_processes(ssl, tmp_path):
@@ -89,7 +101,7 @@ def test_data_parallel_with_two_cpu_processes(ssl, tmp_path):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     logs = "".join(f.read_text(errors="replace")[-2000:] for f in sorted((tmp_path / "logs").glob("*")) if f.is_file())
     assert p.returncode == 0, logs
-    m = json.loads((out / f"{STUDENT}_ssld" / "manifest.json").read_text())
+    m = json.loads((out / "distill" / f"{STUDENT}_ssld" / "manifest.json").read_text())
     assert m["world_size"] == 2 and m["device"] == "cpu" and len(m["log"]) == 1
 
 
@@ -128,4 +140,4 @@ def test_diverging_loss_stops_with_a_message(ssl, tmp_path):
                   "--teacher-weights", ssl.teacher_weights, "--data", ssl.labelled, "--image-size", 32,
                   "--epochs", 3, "--lr", 1e6, "--out", tmp_path / "o")
     assert_one_line_error(p, "loss diverged", "lower --lr")
-    assert not (tmp_path / "o" / f"{STUDENT}_ssld").exists()
+    assert not (tmp_path / "o" / "distill" / f"{STUDENT}_ssld").exists()

@@ -1,17 +1,18 @@
 import json
+from pathlib import Path
 
 import pytest
 
-from toolkit.artifacts import (Artifact, Manifest, ensure_writable_dir, is_complete, settings_key,
-                               staging_dir)
+from toolkit.artifacts import (SUPERSEDED, Artifact, Manifest, check_replace, ensure_writable_dir, is_complete,
+                               remove_stale, settings_key, staging_dir, temp_dir)
 from toolkit.errors import OutputError
 
 
-def _make(tmp_path, key="k1"):
+def _make(tmp_path, key="k1", stage="export", extra=None):
     final = tmp_path / "M"
     with staging_dir(final) as d:
         (d / "a.bin").write_bytes(b"hello")
-        Manifest("export", "M", key, {"x": 1}, {}, [Artifact.of(d, "a.bin", "raw", "any")]).write(d)
+        Manifest(stage, "M", key, {"x": 1}, {}, [Artifact.of(d, "a.bin", "raw", "any")], extra or {}).write(d)
     return final
 
 
@@ -62,3 +63,64 @@ def test_published_files_and_dirs_get_normal_modes(tmp_path):
     os.umask(mask)
     assert final.stat().st_mode & 0o777 == 0o777 & ~mask
     assert (final / "manifest.json").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def _dead_pid() -> int:
+    import subprocess
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_another_kind_of_artifact_or_a_foreign_folder_is_never_replaced(tmp_path):
+    final = _make(tmp_path, stage="distill")
+    with pytest.raises(OutputError, match="holds the distill result of M"):
+        check_replace(final, "export")
+    assert check_replace(final, "distill") is not None          # same kind: replaced, and said so
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("user data")
+    with pytest.raises(OutputError, match="not an mlite export result"):
+        check_replace(tmp_path / "mine", "export")
+    assert check_replace(tmp_path / "absent", "export") is None
+
+
+def test_a_result_of_another_source_is_not_replaced(tmp_path):
+    final = _make(tmp_path, stage="quantize", extra={"source": {"directory": "/a/net"}})
+    with pytest.raises(OutputError, match="another source"):
+        check_replace(final, "quantize", {"source.directory": "/b/net"})
+    assert "replaced the earlier quantize result" in check_replace(final, "quantize", {"source.directory": "/a/net"})
+
+
+def test_replacing_keeps_stored_results_under_superseded(tmp_path):
+    final = _make(tmp_path, "k1aaaaaaaaaaaa")
+    (final / "bench").mkdir()
+    (final / "bench" / "r.json").write_text("{}")
+    _make(tmp_path, "k2")
+    kept = final / SUPERSEDED / "k1aaaaaaaaaa"
+    assert (kept / "bench" / "r.json").read_text() == "{}"
+    assert json.loads((kept / "manifest.json").read_text())["key"] == "k1aaaaaaaaaaaa"
+    assert not (final / "bench").exists()
+
+
+def test_leftovers_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
+    import os
+    dead, live = _dead_pid(), os.getppid()
+    for name in (f".M.partial-{dead}-abc", ".M.partial-legacy1", f".M.old-{dead}-x", f".M.partial-{live}-abc"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "big.bin").write_bytes(b"x" * 100)
+    _make(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["M", f".M.partial-{live}-abc"])
+
+
+def test_scratch_dirs_of_dead_processes_are_swept(tmp_path, monkeypatch):
+    import os
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = _dead_pid()
+    for name in (f"mlite-onnx-{dead}-abc", f"mlite-onnx-{os.getppid()}-abc", "mlite-onnx-nopid", "other-1-2"):
+        (tmp_path / name).mkdir()
+    with temp_dir("onnx") as d:
+        assert Path(d).name.startswith(f"mlite-onnx-{os.getpid()}-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"mlite-onnx-{os.getppid()}-abc", "mlite-onnx-nopid", "other-1-2"])
+    assert remove_stale(tmp_path, "mlite-*", "mlite-onnx-") == []

@@ -93,3 +93,58 @@ def test_rounds_enter_the_result_key_only_when_used():
     assert result_key(*args) == result_key(*args, 1) != result_key(*args, 3)
     assert RunnerSettings("m.nb", speed_ref=True).argv()[0] == "--speed_ref=1"
     assert not any("speed_ref" in a for a in RunnerSettings("m.nb").argv())
+
+
+GOOD = {"init": "1", "first": "2", "min": "1.0", "max": "5.0", "avg": "3.0", "raw": "1,2,3,4,5", "ref": "0.1,0.1"}
+
+
+def _block(**changes) -> str:
+    fields = GOOD | changes
+    return "Time(unit: ms):\n" + "".join(f"{k} = {v}\n" for k, v in fields.items())
+
+
+@pytest.mark.parametrize("text, needle", [
+    (_block(avg="-3.0", min="-4.0"), "avg_ms = -3.0 is negative"),
+    (_block(avg="nan"), "avg_ms = nan is not finite"),
+    (_block(max="inf"), "max_ms = inf is not finite"),
+    (_block(init="-1"), "init_ms = -1.0 is negative"),
+    (_block(raw="1,-2,3"), r"raw_ms\[1\] = -2.0 is negative"),
+    (_block(ref="0.1,nan"), r"ref_ms\[1\] = nan is not finite"),
+    (_block(avg="0.5"), "min_ms = 1.0, avg_ms = 0.5, max_ms = 5.0 break min <= avg <= max"),
+    (_block(avg="6"), "avg_ms = 6.0, max_ms = 5.0 break"),
+    (_block() + "Memory Usage(unit: MB):\ninit = 3\npeak = -1\n", "memory_mb.peak = -1.0 is negative"),
+    ("m, min = -1.0 ms, max = 2.0 ms, average = 1.0 ms\n", "min_ms = -1.0 is negative"),
+    ("m, min = 1.0 ms, max = 2.0 ms, average = NaN ms\n", "avg_ms = nan is not finite"),
+], ids=["negative", "nan", "inf", "init", "raw", "ref", "avg<min", "avg>max", "memory", "legacy-neg", "legacy-nan"])
+def test_impossible_times_are_refused(text, needle):
+    with pytest.raises(RunnerError, match=needle) as e:
+        parse_output(text)
+    assert "\n" not in str(e.value) and "rerun" in str(e.value)
+
+
+def test_zero_and_float_rounding_are_fine():
+    assert parse_output(_block(min="0", avg="0", max="0", raw="0,0")).avg_ms == 0
+    pooled = Perf.pooled([Perf(0.1, 0.1, 0.1, raw_ms=[0.1] * 3)])      # sum / n lands a hair above max
+    assert pooled.avg_ms > pooled.max_ms and pooled.validate() is pooled
+
+
+def test_stored_perf_and_results_are_checked_by_the_same_rules():
+    from toolkit.bench import result_problem, timing_problem
+    assert timing_problem({"avg_ms": 2, "min_ms": 1, "max_ms": 3.0, "p50_ms": None}) is None
+    assert timing_problem({"avg_ms": "fast", "min_ms": 1, "max_ms": 3}) == "avg_ms = 'fast' is not a number"
+    assert timing_problem({"avg_ms": 2, "min_ms": 1}) == "max_ms is missing"
+    assert timing_problem({"avg_ms": 2, "min_ms": True, "max_ms": 3}) == "min_ms = True is not a number"
+    assert result_problem({"threads": 0}) == "threads = 0 is below 1"
+    assert result_problem({"perf": [1, 2]}) == "perf = [1, 2] is not a mapping"
+    assert result_problem({"perf": {"avg_ms": 1, "min_ms": 1, "max_ms": -1}}) == "perf.max_ms = -1 is negative"
+
+
+def test_a_result_with_impossible_numbers_is_never_built():
+    from toolkit.bench import BenchResult
+    args = dict(device={"serial": "abc"}, model="m", model_file="m.nb", precision="fp32", weights="random",
+                backend="arm", threads=1, warmup=1, repeats=3, power_mode=0, runner={}, timestamp="t")
+    BenchResult(perf={"avg_ms": 2.0, "min_ms": 1.0, "max_ms": 3.0}, storage_bytes=0, **args)
+    with pytest.raises(RunnerError, match="perf.avg_ms = nan is not finite"):
+        BenchResult(perf={"avg_ms": float("nan"), "min_ms": 1.0, "max_ms": 3.0}, storage_bytes=10, **args)
+    with pytest.raises(RunnerError, match="storage_bytes = -1 is negative"):
+        BenchResult(perf={"avg_ms": 2.0, "min_ms": 1.0, "max_ms": 3.0}, storage_bytes=-1, **args)

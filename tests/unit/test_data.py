@@ -71,3 +71,31 @@ def test_empty_unlabelled_and_all_broken(tmp_path):
         data.open_folder(junk, data.Preprocess())
     with pytest.raises(data.DataError, match="does not exist"):
         data.open_folder(tmp_path / "missing", data.Preprocess())
+
+
+def test_numbered_class_folders_are_class_ids_not_string_order(tmp_path):
+    """Folders 0..10: string order put '10' at index 2, so every image of classes 2..10 got a wrong label."""
+    for c in range(11):
+        _img(tmp_path / str(c) / "x.png", "RGB", color=10 * c)
+    s = data.open_folder(tmp_path, data.Preprocess.for_input_size(32), need_labels=True)
+    got = {f.parent.name: lab for f, lab in zip(s.files, s.labels)}
+    assert got == {str(c): c for c in range(11)}
+    assert s.classes == [str(c) for c in range(11)]
+
+
+def test_numbered_class_folders_keep_their_ids_when_classes_are_missing(tmp_path):
+    for c in ("3", "7"):
+        _img(tmp_path / c / "x.png", "RGB")
+    s = data.open_folder(tmp_path, data.Preprocess.for_input_size(32), need_labels=True)
+    assert sorted(s.labels) == [3, 7]
+
+
+def test_named_class_folders_sort_as_strings_and_clashing_numbers_are_refused(tmp_path):
+    for c in ("n02", "n10", "n01"):
+        _img(tmp_path / "a" / c / "x.png", "RGB")
+    s = data.open_folder(tmp_path / "a", data.Preprocess.for_input_size(32), need_labels=True)
+    assert {f.parent.name: lab for f, lab in zip(s.files, s.labels)} == {"n01": 0, "n02": 1, "n10": 2}
+    for c in ("1", "01"):
+        _img(tmp_path / "b" / c / "x.png", "RGB")
+    with pytest.raises(data.DataError, match="both class 1"):
+        data.open_folder(tmp_path / "b", data.Preprocess.for_input_size(32), need_labels=True)

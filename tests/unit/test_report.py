@@ -98,3 +98,103 @@ def test_emulated_results_get_their_own_table(tmp_path):
     assert sum("emulated CPU (qemu-user): not a phone latency" in t for t in titles) == 1
     tables = json.loads(api.report([tmp_path], fmt="json"))["tables"]
     assert sorted(t["emulated"] for t in tables) == [False, True]
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("threads", "two", "threads = 'two' is not an integer"), ("threads", 0, "threads = 0 is below 1"),
+    ("warmup", -1, "warmup = -1 is negative"), ("repeats", 1.5, "repeats = 1.5 is not an integer"),
+    ("storage_bytes", None, "storage_bytes = None is not an integer"),
+    ("perf", [1, 2], r"perf = \[1, 2\] is not a mapping"),
+    ("perf", {"avg_ms": "fast", "min_ms": 1, "max_ms": 2}, "perf.avg_ms = 'fast' is not a number"),
+    ("perf", {"avg_ms": -1.0, "min_ms": -2.0, "max_ms": 2}, "perf.avg_ms = -1.0 is negative"),
+    ("perf", {"avg_ms": float("nan"), "min_ms": 1, "max_ms": 2}, "perf.avg_ms = nan is not finite"),
+    ("perf", {"avg_ms": 30.0, "min_ms": 31.0, "max_ms": 32.0}, "break min <= avg <= max"),
+    ("device", "MI 9", "device = 'MI 9' is not a mapping with a 'serial' string"),
+    ("device", {"model": "MI 9"}, "is not a mapping with a 'serial' string"),
+    ("model", 5, "model = 5 is not a string"), ("backend", None, "backend = None is not a string"),
+    ("weights", None, "weights = None is not a string"), ("emulated", "yes", "emulated = 'yes' is not true"),
+    ("settings", {"input_shape": "224"}, "settings.input_shape = '224' is not a list"),
+])
+def test_wrong_types_in_result_files_are_refused(tmp_path, field, value, needle):
+    from toolkit.results import ReportError
+    f = _result(tmp_path, "MobileNetV1", 1, 30.0)
+    data = json.loads(f.read_text())
+    data[field] = value
+    f.write_text(json.dumps(data))
+    with pytest.raises(ReportError, match=needle) as e:
+        api.report([tmp_path])
+    msg = str(e.value)
+    assert str(f) in msg and "rerun the benchmark or remove the file" in msg and "\n" not in msg
+
+
+def _table(device, rows, emulated=False):
+    from toolkit.results import Row, Table
+    settings = {"warmup": 10, "repeats": 30, "power_mode": 0, "input_shape": [1, 3, 224, 224]}
+    t = Table(device, settings, emulated=emulated)
+    for model, lat, top1, source in rows:
+        t.rows[(model, "arm")] = Row(model, "arm", "fp32", "random weights (latency/size only)", 4_000_000,
+                                     latency_ms=lat, top1=top1, top1_source=source, family="MobileNet")
+    return t
+
+
+def test_plot_leaves_out_rows_without_the_thread_count():
+    from toolkit import plots
+    t = _table(DEVICE, [("A", {1: 10.0, 2: 6.0}, 0.7, "eval"), ("B", {1: 5.0}, 0.6, "eval"),
+                        ("C", {1: 3.0, 2: 0.0}, 0.5, "eval")])
+    (panel,) = plots.select([t], 2)
+    assert [(p.model, p.latency_ms) for p in panel.points] == [("A", 6.0), ("B", None), ("C", 0.0)]
+    assert [p.model for p in panel.latency_points] == ["A", "C"]          # 0 ms is data, not "missing"
+    assert [p.model for p in plots.select([t], 1)[0].latency_points] == ["A", "B", "C"]
+
+
+def test_plot_at_a_missing_thread_count_fails_clearly(tmp_path):
+    from toolkit.plots import PlotError
+    _result(tmp_path, "MobileNetV1", 1, 30.0)
+    _result(tmp_path, "MobileNetV1", 2, 18.0)
+    with pytest.raises(PlotError, match=r"no results at 3 thread\(s\).* exist at 1, 2 thread\(s\)\); pass --threads 1"):
+        api.report([tmp_path], plot=tmp_path / "p.png", plot_threads=3)
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_plot_keeps_tables_apart_one_row_each(tmp_path):
+    from PIL import Image
+    from toolkit import plots, results
+    _result(tmp_path / "a", "MobileNetV1", 1, 30.0)
+    f = _result(tmp_path / "b", "GhostNet_x1_0", 1, 900.0, device=DEVICE | {"serial": "emu", "model": "QEMU"})
+    f.write_text(json.dumps(json.loads(f.read_text()) | {"emulated": True}))
+    panels = plots.select(results.build_tables([tmp_path]), 1)
+    assert sorted((p.title.split(" (")[0], p.emulated, [q.model for q in p.points]) for p in panels) == \
+        [("MI 9", False, ["MobileNetV1"]), ("QEMU", True, ["GhostNet_x1_0"])]
+    fig = plots.draw(panels, 1)
+    titles = [sub._suptitle.get_text() for sub in fig.subfigs]
+    assert titles == [p.title for p in panels] and sum(results.EMULATED_NOTE in t for t in titles) == 1
+    api.report([tmp_path], plot=tmp_path / "p.png")
+    with Image.open(tmp_path / "p.png") as im:
+        assert im.size == (1600, 1400) and im.format == "PNG"
+
+
+def test_published_top1_is_marked_in_plot_and_tables(tmp_path):
+    from toolkit import plots
+    t = _table(DEVICE, [("Measured", {1: 10.0}, 0.7, "eval"), ("Paper", {1: 5.0}, 0.6, "published")])
+    (panel,) = plots.select([t], 1)
+    assert [(p.model, p.published) for p in panel.points] == [("Measured", False), ("Paper", True)]
+    fig = plots.draw([panel], 1)
+    for ax in fig.subfigs[0].axes:
+        assert plots.PUBLISHED_LABEL in [x.get_text() for x in ax.get_legend().get_texts()]
+        hollow = [c for c in ax.collections if len(c.get_offsets()) and not len(c.get_facecolor())]
+        assert [list(c.get_offsets()[:, 1]) for c in hollow] == [[60.0]]     # only the published point
+    _result(tmp_path, "MobileNetV1", 1, 30.0)          # random weights, top-1 from PaddleClas
+    md_row = next(ln for ln in api.report([tmp_path]).splitlines() if ln.startswith("| MobileNetV1 "))
+    assert md_row.rstrip(" |").endswith("published") and "random (latency/size only)" in md_row
+    assert api.report([tmp_path], fmt="csv").splitlines()[1].endswith(",published")
+
+
+def test_results_of_a_replaced_artifact_are_kept_but_not_reported_as_the_new_one(tmp_path):
+    _result(tmp_path, "MobileNetV1", 1, 9.0)
+    old = _result(tmp_path, "MobileNetV1", 2, 99.0)
+    kept = tmp_path / "MobileNetV1" / "superseded" / "0123456789ab" / "bench"
+    kept.mkdir(parents=True)
+    old.rename(kept / old.name)
+    text = api.report([tmp_path], fmt="json")
+    assert "99.0" not in text and "9.0" in text
+    assert "99.0" in api.report([kept / old.name], fmt="json")      # still reportable when asked for
