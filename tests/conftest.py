@@ -18,11 +18,12 @@ def run_mlite(*args, env=None, timeout=600, cwd=None) -> subprocess.CompletedPro
                           timeout=timeout, cwd=cwd)
 
 
-def interruptible_mlite(args: list[str]) -> subprocess.Popen:
+def interruptible_mlite(args: list[str], env: dict | None = None) -> subprocess.Popen:
     """Start mlite so that SIGINT reaches it as Ctrl-C would, even when this test run was started in
     the background by a shell without job control (which makes its children ignore SIGINT)."""
     import signal
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
