@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.errors import MliteError
+from toolkit.runners import NO_ARM_RUNNER
 
 from .source import Source
 
@@ -49,7 +50,7 @@ def _arm_checks(src: Source, nb: Path, x, fp32, int8) -> dict:
     from toolkit import device_exec
     arm = device_exec.host_arm_infer(nb, x)
     if arm is None:
-        return {"lite_arm": "no ARM runner on this host ('make arm-runner', qemu-user): the INT8 .nb was not executed"}
+        return {"lite_arm": f"{NO_ARM_RUNNER}: the INT8 .nb was not executed"}
     out = arm.outputs.reshape(int8.shape)
     if not np.all(np.isfinite(out)):
         raise QuantizationFailed(f"{src.name}: the INT8 .nb outputs NaN/Inf on Paddle Lite's ARM kernels "

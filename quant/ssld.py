@@ -92,37 +92,44 @@ def _dir_teacher_weights(tdir: Path, md: dict) -> dict:
             "sha256": sha256_file(params_file), "model_sha256": sha256_file(model_file)}
 
 
-def _zoo_teacher_weights(cfg: DistillConfig):
-    """The resolved ``--teacher-weights`` of a zoo teacher. Refuses random weights."""
+@dataclass
+class _Teacher:
+    """The teacher, resolved once: a zoo model with its weights, or an export directory with its manifest."""
+
+    weights: object                       # zoo: toolkit.weights.Weights; directory: its provenance dict
+    directory: Path | None = None
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def identity(self) -> str:
+        """What ``settings["teacher_weights"]`` records: the teacher's own weights (``sha256:...``), never the
+        --teacher-weights default."""
+        return f"sha256:{self.weights['sha256']}" if self.directory is not None else self.weights.identity
+
+
+def _resolve_teacher(cfg: DistillConfig) -> _Teacher:
+    """The zoo teacher's resolved ``--teacher-weights``, or the teacher directory's manifest and provenance.
+    Refuses random weights either way."""
+    tdir = Path(cfg.teacher)
+    if tdir.is_dir():
+        from toolkit.artifacts import read_manifest
+        m = read_manifest(tdir)
+        md = m.to_dict() if m else {}
+        return _Teacher(_dir_teacher_weights(tdir, md), tdir, md)
     from toolkit import weights as weights_mod
     w = weights_mod.resolve(zoo.get(cfg.teacher), cfg.teacher_weights, cfg.seed)
     if w.kind == "random":
         raise DistillError(f"{RANDOM_TEACHER}: pass --teacher-weights PATH or pretrained")
-    return w
+    return _Teacher(w)
 
 
-def _teacher_identity(cfg: DistillConfig) -> str:
-    """What ``settings["teacher_weights"]`` records: the teacher's own weights (``sha256:...``), from its manifest
-    or model files for a directory, never the --teacher-weights default. Refuses random weights."""
-    tdir = Path(cfg.teacher)
-    if not tdir.is_dir():
-        return _zoo_teacher_weights(cfg).identity
-    from toolkit.artifacts import read_manifest
-    m = read_manifest(tdir)
-    return f"sha256:{_dir_teacher_weights(tdir, m.to_dict() if m else {})['sha256']}"
-
-
-def _teacher_logits(cfg: DistillConfig, images: list[data.ImageSet], pp: data.Preprocess):
+def _teacher_logits(cfg: DistillConfig, teacher: _Teacher, images: list[data.ImageSet], pp: data.Preprocess):
     """Teacher logits for every image of every set, and a description of the teacher (with its weights)."""
     import numpy as np
     from toolkit.export import build_model
-    tdir = Path(cfg.teacher)
-    if tdir.is_dir():
-        from toolkit.artifacts import read_manifest
+    tdir, md = teacher.directory, teacher.manifest
+    if tdir is not None:
         from .runtime import runner_for
-        m = read_manifest(tdir)
-        md = m.to_dict() if m else {}
-        teacher_weights = _dir_teacher_weights(tdir, md)
         shape = md.get("input_shape")
         if shape and shape[-1] != cfg.image_size:
             raise DistillError(f"teacher {str(tdir)!r} takes {shape[-1]}x{shape[-1]} images but --image-size is "
@@ -130,11 +137,11 @@ def _teacher_logits(cfg: DistillConfig, images: list[data.ImageSet], pp: data.Pr
         run = runner_for(tdir, "paddle")
         outs = [np.concatenate([run(x) for x, _y, _i in s.batches(64)]) for s in images]
         return outs, {"directory": str(tdir.resolve()), "model": md.get("model", tdir.name),
-                      "key": md.get("key"), "weights": teacher_weights}
+                      "key": md.get("key"), "weights": teacher.weights}
     spec = zoo.get(cfg.teacher)
-    w = _zoo_teacher_weights(cfg)
-    model, classes = build_model(spec, w)
-    return [predict(model, s) for s in images], {"model": spec.name, "weights": w.to_dict(), "classes": classes}
+    model, classes = build_model(spec, teacher.weights)
+    return ([predict(model, s) for s in images],
+            {"model": spec.name, "weights": teacher.weights.to_dict(), "classes": classes})
 
 
 def _softmax(z, t: float):
@@ -209,8 +216,9 @@ def distill(cfg: DistillConfig) -> DistillResult:
     sets = [labelled] + ([unlabelled] if unlabelled else [])
     listing = "\n".join(f"{f}\t{f.stat().st_size}" for s in sets for f in s.files)
     s_weights = weights_mod.resolve(student, cfg.student_weights, cfg.seed)
+    teacher = _resolve_teacher(cfg)
     settings = {"student": student.name, "student_weights": s_weights.identity, "teacher": cfg.teacher,
-                "teacher_weights": _teacher_identity(cfg), "data": hashlib_text(listing),
+                "teacher_weights": teacher.identity, "data": hashlib_text(listing),
                 "labels": labelled.labels is not None, **{k: getattr(cfg, k) for k in (
                     "epochs", "batch_size", "lr", "image_size", "temperature", "loss", "label_weight",
                     "min_confidence", "seed")}, "world_size": world, "tools": tool_versions()}
@@ -222,7 +230,7 @@ def distill(cfg: DistillConfig) -> DistillResult:
     note = check_replace(final, STAGE, {"student": student.name}) if rank == 0 else None
 
     t_start = time.perf_counter()
-    teacher_out, teacher_info = _teacher_logits(cfg, sets, pp)
+    teacher_out, teacher_info = _teacher_logits(cfg, teacher, sets, pp)
     n_classes = teacher_out[0].shape[1]
     if labelled.labels is not None and max(labelled.labels) >= n_classes:
         raise DistillError(f"--data has {max(labelled.labels) + 1} classes but the teacher predicts {n_classes}; "

@@ -15,9 +15,9 @@ from .errors import MliteError
 _channel = None          # the JsonChannel of the running --json command
 
 
-def _fail(failure, as_json: bool) -> None:
+def _fail(failure) -> None:
     click.echo(f"mlite: error: {failure.message}", err=True)
-    if as_json and _channel is not None:
+    if _channel is not None:
         _channel.emit(failure.to_dict())
     sys.exit(failure.exit_code)
 
@@ -30,19 +30,18 @@ def handle_errors(fn):
         global _channel
         import os
         from .cli_io import JsonChannel, describe
-        as_json = bool(kwargs.get("as_json"))
-        with contextlib.ExitStack() as stack:
-            if as_json:
-                _channel = stack.enter_context(JsonChannel())
-                stack.callback(lambda: globals().update(_channel=None))
+        channel = JsonChannel() if kwargs.get("as_json") else None
+        with channel or contextlib.nullcontext():
+            _channel = channel
             try:
                 return fn(*args, **kwargs)
-            except (MliteError, KeyboardInterrupt, OSError) as e:
-                _fail(describe(e), as_json)
-            except Exception as e:
-                if os.environ.get("MLITE_DEBUG"):
+            except (Exception, KeyboardInterrupt) as e:
+                expected = isinstance(e, (MliteError, KeyboardInterrupt, OSError))
+                if not expected and os.environ.get("MLITE_DEBUG"):
                     raise
-                _fail(describe(e), as_json)
+                _fail(describe(e))
+            finally:
+                _channel = None
     return wrapper
 
 

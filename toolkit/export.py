@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, zoo
+from .runners import NO_ARM_RUNNER
 from .artifacts import (Artifact, Manifest, StageResult, check_replace, ensure_writable_dir, is_complete, settings_key,
                         staging_dir, temp_dir, writing)
 from .errors import MliteError, NotYetSupported
@@ -152,7 +153,7 @@ def _verified_on(checks: list, target) -> dict:
         return {"nb": nb_check.backend, "note": f"the {target.name} .nb itself ran on Paddle Lite's ARM kernels"}
     if target.runs_on_host:
         return {"nb": nb_check.backend, "note": f"the {target.name} .nb itself ran on this host"}
-    return {"nb": nb_check.backend, "note": "no ARM runner on this host ('make arm-runner', qemu-user): an x86 twin "
+    return {"nb": nb_check.backend, "note": f"{NO_ARM_RUNNER}: an x86 twin "
             "of the model was checked, the ARM .nb itself was not executed"}
 
 

@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import read_manifest
+from .artifacts import read_manifest, writing
 from .errors import MliteError
 
 ASSETS = Path("app/src/main/assets")
@@ -83,11 +83,8 @@ def _install_together(assets: Path, files: dict[str, bytes]) -> None:
     try:
         for name, blob in files.items():
             fd, temps[name] = tempfile.mkstemp(dir=assets, prefix=f".{name}.")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(blob)
-            except OSError as e:
-                raise OSError(e.errno, e.strerror, str(assets / name)) from None
+            with writing(assets / name), os.fdopen(fd, "wb") as f:
+                f.write(blob)
             os.chmod(temps[name], 0o644)
         for name, tmp in temps.items():
             os.replace(tmp, assets / name)

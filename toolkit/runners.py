@@ -18,6 +18,7 @@ from .errors import MliteError
 
 ARM_RUNNER = "mlite-arm-runner"
 HOST_RUNNER = "mlite-runner"
+NO_ARM_RUNNER = "no ARM runner on this host ('make arm-runner', qemu-user)"   # manifests say why ARM did not run
 ARM_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi")
 ARM64_ABIS = ("arm64-v8a", "aarch64", "arm64")
 REPO_BUILD = Path(__file__).resolve().parent.parent / "build" / "arm" / ARM_RUNNER

@@ -67,7 +67,8 @@ def _teacher_info(teacher: Path, images: Path) -> dict:
     pp = data.Preprocess.for_input_size(SIZE)
     cfg = ssld.DistillConfig(student=STUDENT, teacher=str(teacher), data=images, image_size=SIZE)
     assert cfg.teacher_weights == "pretrained"          # the CLI default, which must not be recorded
-    outs, info = ssld._teacher_logits(cfg, [data.open_folder(images, pp, need_labels=True)], pp)
+    outs, info = ssld._teacher_logits(cfg, ssld._resolve_teacher(cfg), [data.open_folder(images, pp, need_labels=True)],
+                                      pp)
     assert outs[0].shape == (8, 10)
     return info
 
@@ -78,7 +79,7 @@ def test_directory_teacher_records_its_manifest_weights(exported, images, tmp_pa
     info = _teacher_info(teacher, images)
     assert info["weights"] == _file_weights()
     cfg = ssld.DistillConfig(student=STUDENT, teacher=str(teacher), data=images, image_size=SIZE)
-    assert ssld._teacher_identity(cfg) == "sha256:" + "ab" * 32
+    assert ssld._resolve_teacher(cfg).identity == "sha256:" + "ab" * 32
 
 
 def test_directory_without_manifest_is_unknown_with_its_model_sha256(exported, images, tmp_path):
@@ -90,7 +91,7 @@ def test_directory_without_manifest_is_unknown_with_its_model_sha256(exported, i
     assert w["kind"] == "unknown" and "unknown" in w["label"] and "pretrained" not in w["label"]
     assert w["sha256"] == params_sha and w["model_sha256"] == sha256_file(teacher / "inference.pdmodel")
     cfg = ssld.DistillConfig(student=STUDENT, teacher=str(teacher), data=images, image_size=SIZE)
-    assert ssld._teacher_identity(cfg) == f"sha256:{params_sha}"
+    assert ssld._resolve_teacher(cfg).identity == f"sha256:{params_sha}"
 
 
 def test_random_weights_teacher_directory_is_refused_like_a_zoo_teacher(exported, images, tmp_path):
