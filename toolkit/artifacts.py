@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import CorruptFile, OutputError
+from .signals import held
 
 MANIFEST = "manifest.json"
 
@@ -205,7 +206,15 @@ def temp_dir(kind: str) -> tempfile.TemporaryDirectory:
     if not kind.isalnum():
         raise ValueError(f"temp_dir kind must be alphanumeric: {kind!r}")
     remove_stale(Path(tempfile.gettempdir()), f"mlite-{kind}-*", f"mlite-{kind}-")
-    return tempfile.TemporaryDirectory(prefix=f"mlite-{kind}-{os.getpid()}-")
+    return _ScratchDir(prefix=f"mlite-{kind}-{os.getpid()}-")
+
+
+class _ScratchDir(tempfile.TemporaryDirectory):
+    """A TemporaryDirectory whose removal a signal cannot cut short (it would leave the rest behind)."""
+
+    def cleanup(self) -> None:
+        with held():
+            super().cleanup()
 
 
 SUPERSEDED = "superseded"     # earlier results of a replaced artifact: OUT/NAME/superseded/KEY/
@@ -278,15 +287,20 @@ def staging_dir(final: Path) -> Iterator[Path]:
     """
     remove_stale(final.parent, f".{final.name}.partial-*", ".partial-", without_pid=True)
     remove_stale(final.parent, f".{final.name}.old-*", ".old-", without_pid=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
-    os.chmod(tmp, 0o777 & ~_umask())         # mkdtemp creates 0700
+    tmp = None
     try:
+        with held():                          # a signal is raised after, never between, these steps
+            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
         yield tmp
-        if final.is_dir():
-            _carry_results(final, tmp)
-        publish_dir(tmp, final)
+        with held():                          # all or nothing: the renames of publish_dir are not split
+            if final.is_dir():
+                _carry_results(final, tmp)
+            publish_dir(tmp, final)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            with held():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def publish_dir(tmp: Path, final: Path) -> None:

@@ -16,6 +16,8 @@ _channel = None          # the JsonChannel of the running --json command
 
 
 def _fail(failure) -> None:
+    from .signals import settle
+    settle()
     click.echo(f"mlite: error: {failure.message}", err=True)
     if _channel is not None:
         _channel.emit(failure.to_dict())
@@ -47,6 +49,8 @@ def handle_errors(fn):
 
 def _print_json(data) -> None:
     if _channel is not None:
+        from .signals import settle
+        settle()                       # the result is out: a late signal must not add an error object after it
         _channel.emit(data)
     else:
         click.echo(json.dumps(data, indent=2, default=str))
@@ -56,20 +60,25 @@ class _Group(click.Group):
     """Usage errors (unknown option, missing value) also answer ``--json`` with a JSON error object."""
 
     def main(self, args=None, prog_name=None, **extra):
-        from .signals import install
+        from .signals import install, settle
         install()                      # SIGTERM cleans up like Ctrl-C
         args = list(sys.argv[1:] if args is None else args)
         try:
             rv = super().main(args, prog_name=prog_name, standalone_mode=False, **extra)
-        except click.ClickException as e:
-            e.show()
-            if "--json" in args:
-                from .cli_io import Failure
-                click.echo(json.dumps(Failure(e.format_message(), type(e).__name__, e.exit_code).to_dict(), indent=2))
-            sys.exit(e.exit_code)
-        except click.exceptions.Abort:
-            click.echo("mlite: error: interrupted", err=True)
-            sys.exit(130)
+        except BaseException as e:
+            settle()                   # whatever ends the command, a late signal no longer changes how
+            if isinstance(e, click.ClickException):
+                e.show()
+                if "--json" in args:
+                    from .cli_io import Failure
+                    click.echo(json.dumps(Failure(e.format_message(), type(e).__name__, e.exit_code).to_dict(),
+                                          indent=2))
+                sys.exit(e.exit_code)
+            if isinstance(e, click.exceptions.Abort):
+                click.echo("mlite: error: interrupted", err=True)
+                sys.exit(130)
+            raise
+        settle()
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

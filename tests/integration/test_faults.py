@@ -200,7 +200,8 @@ def test_full_temp_disk(tmp_path):
 
 def _interrupt_at_several_points(argv: list[str], out: Path, sig, scratch: Path) -> int:
     """Run ``argv`` (with --json) repeatedly, signalling it at points after its staging folder appears;
-    each stopped run must fail cleanly and leave ``out`` and the scratch dir as they were."""
+    each stopped run must fail cleanly and leave the scratch dir empty and ``out`` as it was, or, when the signal
+    came while the new result was being published (held until that is done), holding the whole new result."""
     before = snapshot(out)
     stopped = 0
     for delay in (0.0, 0.4, 1.0, 2.0, 4.0):  # after the staging folder appears: Paddle, opt, ONNX/PTQ, checks
@@ -218,9 +219,23 @@ def _interrupt_at_several_points(argv: list[str], out: Path, sig, scratch: Path)
         assert proc.returncode == (143 if sig == signal.SIGTERM else 130), stderr
         err = json.loads(stdout)["error"]                       # --json: only our error object on stdout
         assert err["kind"] == ("Terminated" if sig == signal.SIGTERM else "Interrupted")
-        assert snapshot(out) == before, delay
+        after = snapshot(out)
+        if after != before:     # the signal came while the new result was published: that is never split
+            _assert_whole_new_results(out, {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)})
+            before = after
         assert not leftovers(out) and not list(scratch.iterdir()), list(scratch.iterdir())
     return stopped
+
+
+def _assert_whole_new_results(out: Path, changed: set[str]) -> None:
+    """Each top-level folder with a changed file holds a whole new result: a new manifest whose every file is
+    there as recorded."""
+    for name in {f.split("/")[0] for f in changed}:
+        assert f"{name}/manifest.json" in changed, changed
+        m = json.loads((out / name / "manifest.json").read_text())
+        for a in m["artifacts"]:
+            f = out / name / a["path"]
+            assert f.stat().st_size == a["bytes"] and hashlib.sha256(f.read_bytes()).hexdigest() == a["sha256"], f
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -231,6 +246,66 @@ def test_signals_mid_export_leave_nothing_and_keep_the_earlier_result(base, tmp_
     argv = ["export", "--model", MODEL, "--weights", "random", "--seed", 1, "--target", "x86", "--onnx",
             "--image-size", 32, "--out", out]
     assert _interrupt_at_several_points(argv, out, sig, tmp_path / "scratch") >= 2
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_mid_quantize_leave_nothing_and_keep_the_earlier_result(base, tmp_path, sig):
+    out = copy_of(base, "arm", tmp_path / "out")
+    (tmp_path / "scratch").mkdir()
+    p = run_mlite("quantize", "--model-dir", out / MODEL, "--algo", "abs_max", "--onnx", env=FAST)
+    assert p.returncode == 0, p.stderr
+    # other settings than the stored INT8 result (algo hist): a finished run would replace it
+    argv = ["quantize", "--model-dir", out / MODEL, "--algo", "hist", "--onnx"]
+    assert _interrupt_at_several_points(argv, out, sig, tmp_path / "scratch") >= 2
+
+
+def test_sigterm_mid_run_keeps_only_whole_results_and_a_rerun_finishes(tmp_path):
+    """`mlite run` (export, INT8, host benchmark, results) stopped at several points: every folder it leaves
+    holds a whole result, every stored measurement is a valid one, and a rerun completes what is missing."""
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
+    argv = [MLITE, "run", "--models", MODEL, "--int8", "--local", "--weights", "random", "--threads", "1",
+            "--warmup", "0", "--repeats", "2", "--out", str(out), "--json"]
+    stopped = 0
+    for delay in (2.0, 5.0, 9.0, 14.0, 20.0):      # from the start: export, ONNX, PTQ, checks, benchmark
+        proc = interruptible_mlite(argv, env={**FAST, "TMPDIR": str(scratch)})
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=300)
+        assert "Traceback" not in stderr and "C++ Traceback" not in stdout + stderr, stderr
+        if proc.returncode == 0:
+            break
+        stopped += 1
+        assert proc.returncode == 143 and json.loads(stdout)["error"]["kind"] == "Terminated", stderr
+        files = snapshot(out) if out.exists() else {}
+        _assert_whole_new_results(out, set(files))
+        for f in out.rglob("bench/*.json"):
+            r = json.loads(f.read_text())
+            assert r["perf"]["avg_ms"] > 0, f
+        assert not leftovers(out) and not list(scratch.iterdir()), list(scratch.iterdir())
+    assert stopped >= 2
+    p = run_mlite(*argv[1:], env=FAST)
+    assert p.returncode == 0, p.stderr
+    assert [o["model"] for o in json.loads(p.stdout)] == [MODEL]
+    assert len(list(out.rglob("bench/*.json"))) >= 2          # FP32 and INT8 measured on the host
+
+
+def test_a_signal_after_the_result_is_out_changes_nothing(base, tmp_path):
+    """Once the JSON result is on stdout the command has succeeded: SIGTERM during shutdown must not turn the
+    exit into a kill (Python restores the default action while it finalizes) nor add an error object."""
+    out = copy_of(base, "arm", tmp_path / "out")
+    proc = interruptible_mlite([MLITE, "quantize", "--model-dir", str(out / MODEL), "--onnx", "--json"], env=FAST)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.rstrip("\n") == "}":               # the end of the top-level JSON object
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    result = json.loads("".join(lines) + rest)     # exactly one JSON object: the result
+    assert result["model"] == f"{MODEL}_int8" and (out / f"{MODEL}_int8" / "manifest.json").is_file()
+    assert not leftovers(out)
 
 
 def test_stale_partial_directories_are_removed_by_a_rerun(base, tmp_path):
