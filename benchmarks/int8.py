@@ -77,15 +77,18 @@ def digits_table(work: Path, algos) -> dict:
         r = api.evaluate(q.directory, d.test)
         ort = api.evaluate(q.directory, d.test, backend="onnxruntime")
         lite = api.evaluate(q.directory, d.test, device="local") if arm else None
+        onnx_bytes = next(a.bytes for a in q.artifacts if a.format == "onnx-qdq")
         rows.append({"algo": algo, "fp32_top1": r.fp32_top1, "int8_top1": r.top1, "drop_points": r.top1_drop,
                      "agreement": r.agreement, "onnxruntime_int8_top1": ort.top1,
                      "lite_arm_int8_top1": lite.top1 if lite else None,
                      "lite_arm_agreement_with_paddle_int8": lite.host_agreement if lite else None,
                      "lite_arm_engine": lite.engine if lite else "no ARM runner on this host",
-                     "ptq_s": ptq_s, "int8_nb_bytes": next(a.bytes for a in q.artifacts if a.format == "paddle-lite-nb")})
+                     "ptq_s": ptq_s, "int8_nb_bytes": next(a.bytes for a in q.artifacts if a.format == "paddle-lite-nb"),
+                     "int8_onnx_bytes": onnx_bytes, "int8_onnx_bytes_per_param": round(onnx_bytes / q.manifest["params"], 4)})
         arm_text = f"  Lite-ARM {lite.top1:.2%} (agree {lite.host_agreement:.2%})" if lite else ""
         print(f"digits {algo:<8} FP32 {r.fp32_top1:.2%}  INT8 {r.top1:.2%}  drop {r.top1_drop:+.2f}  "
-              f"agree {r.agreement:.2%}  ORT-QDQ {ort.top1:.2%}{arm_text}  PTQ {ptq_s:.1f} s", flush=True)
+              f"agree {r.agreement:.2%}  ORT-QDQ {ort.top1:.2%} ({onnx_bytes / q.manifest['params']:.2f} B/param)"
+              f"{arm_text}  PTQ {ptq_s:.1f} s", flush=True)
     return {"model": MODEL, "train_images": sum(1 for _ in d.train.rglob("*.png")),
             "test_images": sum(1 for _ in d.test.rglob("*.png")), "train_s": train_s,
             "calibration_images": 200, "lite_arm_fp32_top1": arm_fp32.top1 if arm_fp32 else None,

@@ -12,8 +12,9 @@ OPSET = 13  # paddle2onnx raises it per op when needed (e.g. hard_swish -> 14)
 
 
 def to_onnx(model_dir: Path, model_filename: str, params_filename: str, out: Path,
-            simplify: bool = True, timeout: float = 600) -> dict:
-    """Write ``out`` (.onnx); returns {'opset': int, 'simplified': bool}."""
+            simplify: bool = True, timeout: float = 600, int8: bool = False) -> dict:
+    """Write ``out`` (.onnx); returns {'opset': int, 'simplified': bool} (+ 'qdq' counts for ``int8``: a
+    quantized program's QDQ model rewritten to compute what Paddle computes, with int8 weights)."""
     import onnx
     with temp_dir("onnx") as work:
         raw = Path(work) / "raw.onnx"
@@ -34,10 +35,16 @@ def to_onnx(model_dir: Path, model_filename: str, params_filename: str, out: Pat
             if not ok:
                 raise ConversionError("onnxsim could not validate the simplified model")
             simplified = True
+        qdq = None
+        if int8:                  # after onnxsim, which would fold the int8 weights back to FP32
+            from .onnx_qdq import paddle_activation_scales, paddle_semantics
+            qdq = paddle_semantics(model, paddle_activation_scales(Path(model_dir), model_filename))
+            onnx.checker.check_model(model)
         with writing(out):
             onnx.save(model, str(out))
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    return {"opset": opset, "simplified": simplified}
+    info = {"opset": opset, "simplified": simplified}
+    return info if qdq is None else {**info, "qdq": qdq}
 
 
 def run_onnxruntime(onnx_path: Path, x, threads: int = 1):

@@ -16,7 +16,7 @@ from . import data
 from .source import Source, load_source
 
 STAGE = "quantize"
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3      # 3: INT8 ONNX with Paddle's semantics and int8 weights (converters/onnx_qdq.py)
 MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
 SYNTHETIC_DEFAULT = 32
 # Ops whose weights/activations are quantized (matmul_v2: the classifier, often the largest layer).
@@ -189,7 +189,7 @@ def _finish(src, cfg, name, tmp: Path, steps: Steps, settings, key, calib_record
     if cfg.onnx:
         from converters import onnx as onnx_conv
         with steps.step("onnx"):
-            onnx_info = onnx_conv.to_onnx(tmp, MODEL_FILE, PARAMS_FILE, tmp / f"{name}.onnx")
+            onnx_info = onnx_conv.to_onnx(tmp, MODEL_FILE, PARAMS_FILE, tmp / f"{name}.onnx", int8=True)
         arts.append(Artifact.of(tmp, f"{name}.onnx", "onnx-qdq", "any"))
     with steps.step("check"):
         report = checks.int8_checks(src, tmp, f"{name}.onnx" if cfg.onnx else None, f"{name}.nb")
