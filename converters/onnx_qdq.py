@@ -9,7 +9,8 @@ top-1 against Paddle. It also keeps FP32 weights with a QuantizeLinear in front 
 
 ``paddle_semantics`` rewrites the graph in place:
 - an activation Q/DQ pair stays only in front of the data input of the ops Paddle quantizes (Conv, MatMul,
-  Gemm); every other reader of the dequantized tensor reads the unquantized one again;
+  Gemm), and only where Paddle really quantizes (a scale of ``act_scales``; a layer kept FP32 by a skip
+  list still reads an observer pair); every other reader of the dequantized tensor reads the unquantized one;
 - a QuantizeLinear of a constant weight is folded into an int8 initializer (DequantizeLinear stays),
   so weights are stored in 1 byte each;
 - a MatMul that paddle2onnx left unquantized (it drops the Q/DQ of ``matmul_v2``, running the classifier in
@@ -52,11 +53,18 @@ def paddle_activation_scales(model_dir, model_filename: str) -> dict[str, float]
     paddle = import_paddle()
     prog = _pb().ProgramDesc()
     prog.ParseFromString((model_dir / model_filename).read_bytes())
+    ops = prog.blocks[0].ops
+    producer = {a: op for op in ops for o in op.outputs for a in o.arguments}
+
+    def raw(name: str) -> str:           # back through observer pairs: the name paddle2onnx keeps
+        while name in producer and producer[name].type in ("quantize_linear", "dequantize_linear"):
+            name = next(i.arguments[0] for i in producer[name].inputs if i.parameter == "X")
+        return name
     wanted = {}
-    for op in prog.blocks[0].ops:
+    for op in ops:
         attrs = {a.name: a for a in op.attrs}
         if op.type == "quantize_linear" and not (attrs.get("only_observer") and attrs["only_observer"].b):
-            x = next(i.arguments[0] for i in op.inputs if i.parameter == "X")
+            x = raw(next(i.arguments[0] for i in op.inputs if i.parameter == "X"))
             wanted[x] = (next(i.arguments[0] for i in op.inputs if i.parameter == "Scale"), attrs["bit_length"].i)
     if not wanted:
         return {}
@@ -110,6 +118,22 @@ def _quantize_matmuls(graph, inits: dict, act_scales: dict, counts: dict) -> Non
         counts["matmuls_quantized"] += 1
 
 
+def _scalar(init) -> float | None:
+    from onnx import numpy_helper
+    if init is None:
+        return None
+    a = numpy_helper.to_array(init)
+    return float(a.ravel()[0]) if a.size == 1 else None
+
+
+def _is_one_of(value: float | None, sorted_values: list[float], rel: float = 1e-5) -> bool:
+    import bisect
+    if value is None:
+        return False
+    i = bisect.bisect_left(sorted_values, value)
+    return any(abs(v - value) <= rel * abs(v) for v in sorted_values[max(i - 1, 0):i + 1])
+
+
 def paddle_semantics(model, act_scales: dict | None = None) -> dict:
     """Rewrite ``model`` (onnx.ModelProto) in place; returns counts of what changed."""
     from onnx import numpy_helper
@@ -117,12 +141,17 @@ def paddle_semantics(model, act_scales: dict | None = None) -> dict:
     inits = {i.name: i for i in graph.initializer}
     producer = {o: n for n in graph.node for o in n.output}
     counts = {"observer_qdq_bypassed": 0, "weights_int8": 0, "matmuls_quantized": 0}
+    # What Paddle really quantizes, when known, recognised by scale: paddle2onnx renames fused tensors
+    # (a conv output with its folded bias takes the conv's name), so names do not match; scales do.
+    really = None if act_scales is None else sorted(act_scales.values())
     for dq in [n for n in graph.node if n.op_type == "DequantizeLinear"]:
         q = producer.get(dq.input[0])
         if q is None or q.op_type != "QuantizeLinear" or q.input[0] in inits:
             continue
+        quantized_in_paddle = really is None or _is_one_of(_scalar(inits.get(q.input[1])), really)
         for reader in graph.node:
-            keep = reader.op_type in QUANTIZED_OPS and reader.input and reader.input[0] == dq.output[0]
+            keep = (quantized_in_paddle and reader.op_type in QUANTIZED_OPS and bool(reader.input)
+                    and reader.input[0] == dq.output[0])
             for k, name in enumerate(reader.input):
                 if name == dq.output[0] and not (keep and k == 0):
                     reader.input[k] = q.input[0]

@@ -50,6 +50,9 @@ class QuantConfig:
     qat_train: Path | None = None      # QAT instead of PTQ when given
     qat_epochs: int = 1
     qat_lr: float = 0.001
+    sensitivity: bool = False          # measure each layer's INT8 loss (writes sensitivity.json)
+    max_drop: float | None = None      # keep the most sensitive layers FP32 until top-1 drop <= this (points)
+    val: Path | None = None            # images for sensitivity (labelled for top-1; default: the calibration set)
     progress: bool = True
 
 
@@ -126,6 +129,7 @@ def quantize(cfg: QuantConfig) -> QuantResult:
     if cfg.qat_train is not None and src.manifest is None:
         raise MliteError("--qat needs a model exported by 'mlite export' (it retrains the architecture); "
                          f"{str(cfg.model_dir)!r} has no mlite manifest")
+    mixed = _mixed_settings(cfg, src)
     calib_spec, calib_record, warnings = calibration(src, cfg)
     out_root = ensure_writable_dir(Path(cfg.out) if cfg.out else src.directory.parent)
     name = f"{src.name}_int8"
@@ -137,6 +141,8 @@ def quantize(cfg: QuantConfig) -> QuantResult:
     if method == "qat":
         qat_data = data.open_folder(cfg.qat_train, src.preprocess, need_labels=True, what="--train folder")
         settings["qat"] = {"train": qat_data.describe(), "epochs": cfg.qat_epochs, "lr": cfg.qat_lr}
+    if mixed is not None:
+        settings["mixed"] = mixed["settings"]
     key = settings_key(settings)
     done = is_complete(final, key)
     if done is None:
@@ -144,7 +150,7 @@ def quantize(cfg: QuantConfig) -> QuantResult:
         warnings += [note] if note else []
     if done is not None:
         return QuantResult(name, final, True, done.to_dict(), warnings=warnings, artifacts=done.artifacts)
-    n_steps = 3 + int(cfg.onnx)
+    n_steps = 3 + int(cfg.onnx) + (0 if mixed is None else 1 + int(cfg.max_drop is not None))
     with Steps(f"int8 {src.name}", n_steps, show=cfg.progress) as steps, staging_dir(final) as tmp:
         with steps.step(method):
             if method == "qat":
@@ -153,15 +159,88 @@ def quantize(cfg: QuantConfig) -> QuantResult:
                                          batch_size=cfg.batch_size)
             else:
                 info = _run_ptq(src, tmp, algo, cfg.batch_size, calib_spec)
+        if mixed is not None:
+            info["mixed"] = _mixed_precision(src, cfg, tmp, steps, algo, calib_spec, mixed["images"])
         manifest = _finish(src, cfg, name, tmp, steps, settings, key, calib_record, info, method)
     return QuantResult(name, final, False, manifest.to_dict(), warnings=warnings, artifacts=manifest.artifacts)
 
 
-def _run_ptq(src: Source, tmp: Path, algo: str, batch_size: int, calib_spec: dict) -> dict:
+def _mixed_settings(cfg: QuantConfig, src: Source) -> dict | None:
+    """Validated --sensitivity/--max-drop/--val: {'settings': for the key, 'images': ImageSet or None}."""
+    if not cfg.sensitivity and cfg.max_drop is None:
+        if cfg.val is not None:
+            raise MliteError("--val is only used with --sensitivity or --max-drop")
+        return None
+    if cfg.qat_train is not None:
+        raise MliteError("--sensitivity/--max-drop apply to post-training quantization; drop --qat")
+    if cfg.max_drop is not None and not cfg.max_drop >= 0:
+        raise MliteError(f"--max-drop must be a non-negative number of top-1 points (got {cfg.max_drop})")
+    images = None
+    if cfg.val is not None:
+        images = data.open_folder(cfg.val, src.preprocess, need_labels=cfg.max_drop is not None,
+                                  what="--val folder")
+    elif cfg.max_drop is not None:
+        raise CalibrationError("--max-drop needs --val DIR: labelled images (one sub-folder per class) on which "
+                               "the top-1 drop is measured")
+    return {"settings": {"sensitivity": True, "max_drop": cfg.max_drop,
+                         "val": images.describe() if images is not None else "calibration images"},
+            "images": images}
+
+
+def _sensitivity_inputs(images, calib_spec: dict):
+    """(NCHW float32 inputs, labels or None) for the sensitivity runs: --val, else the calibration set."""
+    import numpy as np
+    if images is None:
+        from .ptq_worker import _batches
+        return np.concatenate(list(_batches(calib_spec, 64))), None
+    xs, ys = [], []
+    for x, y, _ in images.batches(64):
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), (None if images.labels is None else np.concatenate(ys))
+
+
+def _mixed_precision(src: Source, cfg: QuantConfig, tmp: Path, steps: Steps, algo: str, calib_spec: dict,
+                     images) -> dict:
+    """Per-layer sensitivity of the INT8 program in ``tmp`` (sensitivity.json); with --max-drop, PTQ again
+    with the fewest most-sensitive layers in FP32 that keep the drop within budget."""
+    from .sensitivity import Sensitivity, weight_names
+    x, labels = _sensitivity_inputs(images, calib_spec)
+    with temp_dir("sens") as work, steps.step("sensitivity"):
+        fold = Path(work) / "fp32"
+        fold.mkdir()
+        _run_ptq(src, fold, "abs_max", cfg.batch_size, calib_spec, skip=weight_names(src.model_file))
+        sens = Sensitivity(tmp, fold, x, labels)
+        analysis = sens.analyse()
+        record = {"table": "sensitivity.json", "images": analysis.images, "labelled": analysis.labelled,
+                  "fp32_top1": analysis.fp32_top1, "int8_top1": analysis.int8_top1,
+                  "int8_output_distance": analysis.int8_output_distance,
+                  "most_sensitive": [r.weight for r in analysis.ranked()[:5]], "fp32_layers": []}
+        if cfg.max_drop is not None:
+            fp32_layers, estimate, tried = sens.fewest_fp32_layers(analysis, cfg.max_drop)
+            record.update({"max_drop": cfg.max_drop, "fp32_layers": fp32_layers, "estimated_drop_points": estimate,
+                           "tried": tried})
+    (tmp / "sensitivity.json").write_text(json.dumps(analysis.to_dict(), indent=2) + "\n")
+    if record["fp32_layers"]:
+        with steps.step("ptq mixed"):
+            record["ptq_seconds"] = _run_ptq(src, tmp, algo, cfg.batch_size, calib_spec,
+                                             skip=record["fp32_layers"])["seconds"]
+        from .runtime import PaddleStaticRunner
+        out = PaddleStaticRunner(tmp / MODEL_FILE, tmp / PARAMS_FILE)
+        import numpy as np
+        logits = np.concatenate([out(x[i:i + 64]) for i in range(0, len(x), 64)])
+        record["top1"] = float((logits.argmax(1) == labels).mean())
+        record["drop_points"] = round((analysis.fp32_top1 - record["top1"]) * 100, 4)
+    return record
+
+
+def _run_ptq(src: Source, tmp: Path, algo: str, batch_size: int, calib_spec: dict,
+             skip: list[str] | tuple = ()) -> dict:
     from converters.proc import run_worker
     job = {"model_dir": str(src.directory), "model_filename": src.model_file.name,
            "params_filename": src.params_file.name, "out_dir": str(tmp), "algo": algo,
-           "batch_size": batch_size, "calib": calib_spec, "feed_name": _feed_name(src), "op_types": OP_TYPES}
+           "batch_size": batch_size, "calib": calib_spec, "feed_name": _feed_name(src), "op_types": OP_TYPES,
+           "skip_tensors": list(skip)}
     with temp_dir("ptq") as work:
         job_file = Path(work) / "job.json"
         job_file.write_text(json.dumps(job))
@@ -185,6 +264,8 @@ def _finish(src, cfg, name, tmp: Path, steps: Steps, settings, key, calib_record
     arts = [Artifact.of(tmp, MODEL_FILE, "paddle-program-int8", "any"),
             Artifact.of(tmp, PARAMS_FILE, "paddle-params", "any"),
             Artifact.of(tmp, f"{name}.nb", "paddle-lite-nb", "arm")]
+    if "mixed" in info:
+        arts.append(Artifact.of(tmp, "sensitivity.json", "sensitivity-table", "any"))
     onnx_info = None
     if cfg.onnx:
         from converters import onnx as onnx_conv
@@ -207,6 +288,7 @@ def _finish(src, cfg, name, tmp: Path, steps: Steps, settings, key, calib_record
                "arch": (src.manifest or {}).get("arch"), "module": (src.manifest or {}).get("module"),
                "calibration": calib_record, "algo": settings["algo"], "quant_seconds": info.get("seconds"),
                "compat_fixes": opt.compat_fixes, "graph_simplified": opt.simplified, "onnx": onnx_info, "checks": report,
+               "mixed": info.get("mixed"), "fp32_layers": (info.get("mixed") or {}).get("fp32_layers", []),
                "timings_s": dict(steps.timings)})
     manifest.write(tmp)
     return manifest

@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
             save_model_filename="inference.pdmodel", save_params_filename="inference.pdiparams",
             batch_size=job["batch_size"], batch_nums=n_batches, algo=job["algo"],
             weight_quantize_type="channel_wise_abs_max", onnx_format=True, optimize_model=True,
-            quantizable_op_type=job["op_types"])
+            quantizable_op_type=job["op_types"], skip_tensor_list=job.get("skip_tensors") or None)
     print(json.dumps({"seconds": round(time.perf_counter() - t0, 3), "batches": n_batches}))
     return 0
 

@@ -22,6 +22,9 @@ class Int8Options:
     qat_train: Path | None = None
     qat_epochs: int = 1
     qat_lr: float = 0.001
+    sensitivity: bool = False
+    max_drop: float | None = None
+    val: Path | None = None
 
 
 @dataclass
@@ -70,7 +73,9 @@ def quantize(model_dir: Path | str, out: Path | str | None = None, target: str =
     o = options or Int8Options()
     return run(QuantConfig(model_dir=Path(model_dir), out=Path(out) if out else None, calib=o.calib,
                            calib_size=o.calib_size, algo=o.algo, batch_size=o.batch_size, target=target, onnx=onnx,
-                           qat_train=o.qat_train, qat_epochs=o.qat_epochs, qat_lr=o.qat_lr, progress=progress))
+                           qat_train=o.qat_train, qat_epochs=o.qat_epochs, qat_lr=o.qat_lr,
+                           sensitivity=o.sensitivity, max_drop=o.max_drop, val=Path(o.val) if o.val else None,
+                           progress=progress))
 
 
 def evaluate(model_dir: Path | str, data: Path | str, labels: Path | str | None = None, limit: int | None = None,

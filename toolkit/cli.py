@@ -136,6 +136,15 @@ def _print_result(res) -> None:
         cal = m["calibration"]
         click.echo(f"  {m['method'].upper()} algo={m['algo']} calibration={cal['kind']} ({cal['images']} images), "
                    f"{m['bytes_per_param']:.2f} bytes/param ({m['params']:,} params)")
+        mixed = m.get("mixed")
+        if mixed:
+            top = ", ".join(mixed["most_sensitive"][:3])
+            click.echo(f"  sensitivity ({mixed['images']} images): most sensitive {top} -> {mixed['table']}")
+            if "max_drop" in mixed:
+                kept = mixed["fp32_layers"]
+                got = mixed.get("drop_points", mixed["estimated_drop_points"])
+                click.echo(f"  mixed precision: {len(kept)} layer(s) kept FP32 ({', '.join(kept) or 'none'}), "
+                           f"top-1 drop {got:+.2f} points (budget {mixed['max_drop']:g})")
         if isinstance(m.get("checks", {}).get("lite_arm"), str):
             click.echo(f"  INT8 .nb on ARM kernels: {m['checks']['lite_arm']}")
         for name, st in m.get("checks", {}).items():
@@ -146,7 +155,8 @@ def _print_result(res) -> None:
         click.echo(f"  warning: {w}")
 
 
-def _int8_options(calib, calib_size, algo, batch_size, qat, train, epochs, lr):
+def _int8_options(calib, calib_size, algo, batch_size, qat, train, epochs, lr, sensitivity=False, max_drop=None,
+                  val=None):
     from .api import Int8Options
     from .errors import MliteError
     if qat and train is None:
@@ -154,7 +164,8 @@ def _int8_options(calib, calib_size, algo, batch_size, qat, train, epochs, lr):
     if train is not None and not qat:
         raise MliteError("--train is only used with --qat (quantization-aware training); add --qat or drop --train")
     return Int8Options(calib=calib, calib_size=calib_size, algo=algo, batch_size=batch_size,
-                       qat_train=train if qat else None, qat_epochs=epochs, qat_lr=lr)
+                       qat_train=train if qat else None, qat_epochs=epochs, qat_lr=lr,
+                       sensitivity=sensitivity, max_drop=max_drop, val=val)
 
 
 def int8_options(f):
@@ -216,12 +227,19 @@ def export(model, weights, target, onnx, int8, calib, calib_size, algo, batch_si
 @click.option("--target", default="arm", show_default=True, help="INT8 .nb target (arm).")
 @click.option("--onnx", is_flag=True, help="Also write a QDQ ONNX model.")
 @click.option("--out", type=click.Path(), help="Output root (default: beside --model-dir); writes OUT/NAME_int8/.")
+@click.option("--sensitivity", is_flag=True,
+              help="Measure each layer's loss when only it is INT8; writes NAME_int8/sensitivity.json.")
+@click.option("--max-drop", type=float, metavar="POINTS",
+              help="Keep the most sensitive layers FP32 until the top-1 drop on --val is at most POINTS.")
+@click.option("--val", type=click.Path(), help="Labelled images for --sensitivity/--max-drop "
+                                               "(default for --sensitivity: the calibration set, output distance).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the manifest).")
 @handle_errors
-def quantize(model_dir, calib, calib_size, algo, batch_size, qat, train, epochs, lr, target, onnx, out, as_json):
+def quantize(model_dir, calib, calib_size, algo, batch_size, qat, train, epochs, lr, target, onnx, out, sensitivity,
+             max_drop, val, as_json):
     """INT8-quantize an exported (or your own) Paddle inference model with PaddleSlim."""
     from . import api
-    opts = _int8_options(calib, calib_size, algo, batch_size, qat, train, epochs, lr)
+    opts = _int8_options(calib, calib_size, algo, batch_size, qat, train, epochs, lr, sensitivity, max_drop, val)
     res = api.quantize(model_dir, out=out, target=target, onnx=onnx, options=opts, progress=not as_json)
     if as_json:
         _print_json(res.to_dict())

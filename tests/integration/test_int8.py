@@ -85,6 +85,47 @@ def test_int8_onnx_is_int8_and_computes_what_paddle_simulates(digits, digits_exp
     assert abs(ort["top1"] - paddle["top1"]) <= 0.01, (ort["top1"], paddle["top1"])
 
 
+def test_max_drop_keeps_the_fewest_sensitive_layers_fp32_until_within_budget(digits, digits_export, tmp_path):
+    """algo avg loses ~5 points on the digits test: the sensitivity table ranks the layers, the fewest most
+    sensitive ones are kept FP32 (PaddleSlim's skip list) and the real mixed artifact is within 1 point."""
+    out, _ = digits_export
+    p = run_mlite("quantize", "--model-dir", out / MODEL, "--calib", digits.train, "--calib-size", 200,
+                  "--algo", "avg", "--max-drop", 1, "--val", digits.test, "--onnx", "--out", tmp_path, "--json")
+    assert p.returncode == 0, p.stderr
+    m = json.loads(p.stdout)["manifest"]
+    mixed, d = m["mixed"], tmp_path / f"{MODEL}_int8"
+    table = json.loads((d / "sensitivity.json").read_text())
+    assert table["labelled"] and table["images"] == 539 and len(table["rows"]) == 55     # 54 convs + the FC
+    drops = [r["top1_drop"] for r in table["rows"]]
+    assert drops == sorted(drops, reverse=True) and table["rows"][0]["weight"] == mixed["most_sensitive"][0]
+    assert (table["fp32_top1"] - table["int8_top1"]) * 100 > 1           # all-INT8 misses the budget
+    kept = mixed["fp32_layers"]
+    assert m["fp32_layers"] == kept and 0 < len(kept) < 55 and kept == [r["weight"] for r in table["rows"][:len(kept)]]
+    tried = mixed["tried"]
+    assert [t["fp32_layers"] for t in tried] == list(range(len(kept) + 1))   # fewest: every shorter prefix failed
+    assert all(t["drop_points"] > 1 for t in tried[:-1]) and tried[-1]["drop_points"] <= 1
+    assert mixed["drop_points"] <= 1 and mixed["drop_points"] == pytest.approx(mixed["estimated_drop_points"], abs=0.2)
+    # independent measurements of the artifact that ships: Paddle, and ONNX Runtime on its ONNX
+    paddle = _eval(d, digits.test)
+    assert paddle["fp32_top1"] - paddle["top1"] <= 0.01, paddle
+    ort = _eval(d, digits.test, "--backend", "onnxruntime")
+    assert abs(ort["top1"] - paddle["top1"]) <= 0.01, (ort["top1"], paddle["top1"])
+    full_nb = json.loads((out / f"{MODEL}_int8" / "manifest.json").read_text())["artifacts"]
+    nb = lambda arts: next(a["bytes"] for a in arts if a["format"] == "paddle-lite-nb")  # noqa: E731
+    assert nb(full_nb) < nb(m["artifacts"]) < nb(json.loads((out / MODEL / "manifest.json").read_text())["artifacts"])
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--max-drop", "1"], "--max-drop needs --val"),
+    (["--val", "."], "--val is only used with"),
+    (["--max-drop", "-1", "--val", "."], "non-negative"),
+    (["--sensitivity", "--qat", "--train", "."], "post-training"),
+])
+def test_sensitivity_option_errors(fp32_dir, digits, extra, needle):
+    p = run_mlite("quantize", "--model-dir", fp32_dir, "--calib", digits.train, *extra)
+    assert_one_line_error(p, needle)
+
+
 def test_random_weights_use_synthetic_calibration_and_zoo_int8_name(tmp_path):
     p = run_mlite("export", "--model", "MobileNetV3_large_x1_0_ssld_int8", "--weights", "random",
                   "--out", tmp_path, "--json")

@@ -57,7 +57,7 @@ def _paddle_reference():
 def test_rewrite_computes_paddles_int8_with_int8_weights():
     m = _graph()
     before = _run(m)
-    counts = paddle_semantics(m, {"flat": float(SF)})
+    counts = paddle_semantics(m, {"x": float(SX), "flat": float(SF)})
     onnx.checker.check_model(m)
     assert counts["observer_qdq_bypassed"] == 1 and counts["weights_int8"] == 1 and counts["matmuls_quantized"] == 1
     inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
@@ -68,6 +68,14 @@ def test_rewrite_computes_paddles_int8_with_int8_weights():
     ref = _paddle_reference()
     np.testing.assert_allclose(_run(m), ref, rtol=1e-5, atol=1e-5)
     assert np.abs(before - ref).max() > 1e-3                    # the observer changed the numbers before
+
+
+def test_a_conv_input_paddle_does_not_quantize_loses_its_qdq():
+    """A layer kept FP32 (PaddleSlim skip list) may still read an observer pair: it must read the raw tensor."""
+    m = _graph()
+    paddle_semantics(m, {"flat": float(SF)})          # Paddle quantizes the MatMul's input, not the Conv's
+    conv = next(n for n in m.graph.node if n.op_type == "Conv")
+    assert conv.input[0] == "x"
 
 
 def test_without_recorded_scales_the_matmul_is_left_alone():
