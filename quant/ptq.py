@@ -177,8 +177,12 @@ def _mixed_settings(cfg: QuantConfig, src: Source) -> dict | None:
         raise MliteError(f"--max-drop must be a non-negative number of top-1 points (got {cfg.max_drop})")
     images = None
     if cfg.val is not None:
-        images = data.open_folder(cfg.val, src.preprocess, need_labels=cfg.max_drop is not None,
-                                  what="--val folder")
+        try:                              # labelled: top-1 drops; else (--sensitivity only) output distances
+            images = data.open_folder(cfg.val, src.preprocess, need_labels=True, what="--val folder")
+        except data.LabelsMissing:
+            if cfg.max_drop is not None:
+                raise
+            images = data.open_folder(cfg.val, src.preprocess, what="--val folder")
     elif cfg.max_drop is not None:
         raise CalibrationError("--max-drop needs --val DIR: labelled images (one sub-folder per class) on which "
                                "the top-1 drop is measured")
@@ -191,8 +195,8 @@ def _sensitivity_inputs(images, calib_spec: dict):
     """(NCHW float32 inputs, labels or None) for the sensitivity runs: --val, else the calibration set."""
     import numpy as np
     if images is None:
-        from .ptq_worker import _batches
-        return np.concatenate(list(_batches(calib_spec, 64))), None
+        from .ptq_worker import calibration_batches
+        return np.concatenate(list(calibration_batches(calib_spec, 64))), None
     xs, ys = [], []
     for x, y, _ in images.batches(64):
         xs.append(x)
@@ -226,10 +230,8 @@ def _mixed_precision(src: Source, cfg: QuantConfig, tmp: Path, steps: Steps, alg
             record["ptq_seconds"] = _run_ptq(src, tmp, algo, cfg.batch_size, calib_spec,
                                              skip=record["fp32_layers"])["seconds"]
         from .runtime import PaddleStaticRunner
-        out = PaddleStaticRunner(tmp / MODEL_FILE, tmp / PARAMS_FILE)
-        import numpy as np
-        logits = np.concatenate([out(x[i:i + 64]) for i in range(0, len(x), 64)])
-        record["top1"] = float((logits.argmax(1) == labels).mean())
+        from .sensitivity import batched, top1
+        record["top1"] = top1(batched(PaddleStaticRunner(tmp / MODEL_FILE, tmp / PARAMS_FILE), x), labels)
         record["drop_points"] = round((analysis.fp32_top1 - record["top1"]) * 100, 4)
     return record
 

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 
-def _batches(calib: dict, batch_size: int):
+def calibration_batches(calib: dict, batch_size: int):
+    """The calibration inputs a job names, in batches (also the default sensitivity inputs)."""
     from quant import data
     if calib["kind"] == "synthetic":
         yield from (b[0] for b in data.synthetic_batches(tuple(calib["shape"]), calib["count"], batch_size,
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> int:
             self.feed_name, self.n = feed_name, n
 
         def __iter__(self):
-            for x in _batches(job["calib"], job["batch_size"]):
+            for x in calibration_batches(job["calib"], job["batch_size"]):
                 yield {self.feed_name: x}
 
         def __call__(self):

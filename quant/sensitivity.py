@@ -118,20 +118,23 @@ class _Programs:
                 declared[v.name] = v
         return self.paddle.static.Program.parse_from_string(d.SerializeToString())
 
-    def logits(self, prog, x, batch: int = 64):
-        import numpy as np
+    def logits(self, prog, x):
         with self.paddle.static.scope_guard(self.scope):
-            return np.concatenate([self.exe.run(prog, feed={self.feeds[0]: x[i:i + batch]},
-                                                fetch_list=self.fetch)[0] for i in range(0, len(x), batch)])
+            return batched(lambda b: self.exe.run(prog, feed={self.feeds[0]: b}, fetch_list=self.fetch)[0], x)
 
-    def fp32_logits(self, x, batch: int = 64):
-        import numpy as np
+    def fp32_logits(self, x):
         with self.paddle.static.scope_guard(self.fp32_scope):
-            return np.concatenate([self.exe.run(self.fp32_prog, feed={self.feeds[0]: x[i:i + batch]},
-                                                fetch_list=self.fp32_fetch)[0] for i in range(0, len(x), batch)])
+            return batched(lambda b: self.exe.run(self.fp32_prog, feed={self.feeds[0]: b},
+                                                  fetch_list=self.fp32_fetch)[0], x)
 
 
-def _top1(logits, labels) -> float | None:
+def batched(run, x, batch: int = 64):
+    """``run`` over ``x`` in batches, outputs concatenated."""
+    import numpy as np
+    return np.concatenate([run(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def top1(logits, labels) -> float | None:
     return None if labels is None else float((logits.argmax(1) == labels).mean())
 
 
@@ -156,16 +159,16 @@ class Sensitivity:
     def measure(self, int8_weights: set[str]) -> tuple[float | None, float]:
         """(top-1, output distance to FP32) with exactly ``int8_weights`` quantized."""
         out = self.p.logits(self.p.quantized_only(int8_weights), self.x)
-        return _top1(out, self.labels), _distance(out, self.ref)
+        return top1(out, self.labels), _distance(out, self.ref)
 
     def analyse(self) -> Analysis:
-        fp32_top1 = _top1(self.ref, self.labels)
+        fp32_top1 = top1(self.ref, self.labels)
         int8_top1, int8_dist = self.measure(set(self.all_weights))
         a = Analysis(images=len(self.x), labelled=self.labels is not None, fp32_top1=fp32_top1,
                      int8_top1=int8_top1, int8_output_distance=int8_dist)
         for n, (_, w, op_type, params) in enumerate(self.p.layers, 1):
-            top1, dist = self.measure({w})
-            drop = None if top1 is None else round((fp32_top1 - top1) * 100, 4)
+            acc, dist = self.measure({w})
+            drop = None if acc is None else round((fp32_top1 - acc) * 100, 4)
             a.rows.append(LayerRow(w, op_type, params, drop, dist))
             self.progress(n, len(self.p.layers))
         return a
@@ -175,11 +178,11 @@ class Sensitivity:
         points (labelled data); returns (FP32 layers, estimated drop, what was tried)."""
         ranked = [r.weight for r in analysis.ranked()]
         tried = []
-        for k in range(0, len(ranked) + 1):
+        for k in range(0, len(ranked) + 1):      # k = all: the folded FP32 program, drop 0: always ends
             fp32 = ranked[:k]
-            top1, dist = self.measure(set(self.all_weights) - set(fp32))
-            drop = round((analysis.fp32_top1 - top1) * 100, 4)
-            tried.append({"fp32_layers": k, "top1": top1, "drop_points": drop, "output_distance": dist})
+            acc, dist = self.measure(set(self.all_weights) - set(fp32))
+            drop = round((analysis.fp32_top1 - acc) * 100, 4)
+            tried.append({"fp32_layers": k, "top1": acc, "drop_points": drop, "output_distance": dist})
             if drop <= max_drop:
-                return fp32, drop, tried
-        return ranked, tried[-1]["drop_points"], tried
+                break
+        return fp32, drop, tried

@@ -115,6 +115,23 @@ def test_max_drop_keeps_the_fewest_sensitive_layers_fp32_until_within_budget(dig
     assert nb(full_nb) < nb(m["artifacts"]) < nb(json.loads((out / MODEL / "manifest.json").read_text())["artifacts"])
 
 
+def test_sensitivity_without_labels_ranks_layers_by_output_distance(tmp_path):
+    """Random weights, synthetic calibration, no --val: the table ranks by distance to FP32 (no top-1)."""
+    p = run_mlite("export", "--model", "MobileNetV1_x0_25", "--weights", "random", "--image-size", 32,
+                  "--out", tmp_path, env={"MLITE_ARM_RUNNER": "none"})
+    assert p.returncode == 0, p.stderr
+    p = run_mlite("quantize", "--model-dir", tmp_path / "MobileNetV1_x0_25", "--sensitivity", "--json",
+                  env={"MLITE_ARM_RUNNER": "none"})
+    assert p.returncode == 0, p.stderr
+    m = json.loads(p.stdout)["manifest"]
+    table = json.loads((tmp_path / "MobileNetV1_x0_25_int8" / "sensitivity.json").read_text())
+    assert not table["labelled"] and table["images"] == 32 and table["fp32_top1"] is None
+    assert len(table["rows"]) == 28 and all(r["top1_drop"] is None for r in table["rows"])   # 27 convs + FC
+    dist = [r["output_distance"] for r in table["rows"]]
+    assert dist == sorted(dist, reverse=True) and 0 < dist[-1] and dist[0] < table["int8_output_distance"] * 1.5
+    assert m["fp32_layers"] == [] and m["mixed"]["most_sensitive"][0] == table["rows"][0]["weight"]
+
+
 @pytest.mark.parametrize("extra, needle", [
     (["--max-drop", "1"], "--max-drop needs --val"),
     (["--val", "."], "--val is only used with"),
