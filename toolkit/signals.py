@@ -25,7 +25,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived (CI timeout, ``docker stop``, systemd)."""
 
 
-_state = {"held": 0, "pending": None, "settled": False}
+_state = {"held": 0, "pending": None, "settled": False, "installed": False}
 
 
 def _interrupt(signum: int) -> KeyboardInterrupt:
@@ -44,7 +44,8 @@ def _main() -> bool:
 
 
 def _arm() -> None:
-    if _main() and not _state["settled"]:
+    """Our handlers, once ``install()`` asked for them (a library caller's own handlers are left alone)."""
+    if _main() and _state["installed"] and not _state["settled"]:
         for s in SIGNALS:
             signal.signal(s, _handler)
 
@@ -106,6 +107,7 @@ def settle() -> None:
 
 def install() -> None:
     """Make SIGTERM raise ``Terminated`` and SIGINT ``KeyboardInterrupt`` (idempotent; the main thread only)."""
+    _state["installed"] = True
     _arm()
     if not any(isinstance(f, _HoldHeavyImports) for f in sys.meta_path):
         sys.meta_path.insert(0, _HoldHeavyImports())

@@ -69,3 +69,17 @@ def test_after_settle_signals_change_nothing(tmp_path):
         print("done", flush=True)
         """, tmp_path)
     assert (p.returncode, p.stdout.strip()) == (0, "done"), p.stderr
+
+
+def test_a_library_caller_keeps_its_own_handlers(tmp_path):
+    """Without install() (mlite used as a library), held sections leave the caller's handlers in place."""
+    p = run("""
+        import signal
+        from toolkit import signals
+        mine = lambda *a: None
+        signal.signal(signal.SIGTERM, mine)
+        with signals.held():
+            pass
+        print(signal.getsignal(signal.SIGTERM) is mine, flush=True)
+        """, tmp_path)
+    assert (p.returncode, p.stdout.strip()) == (0, "True"), p.stderr
