@@ -57,6 +57,9 @@ def zoo_sizes(names, work: Path) -> list[dict]:
     return rows
 
 
+MAX_DROP = 1.0     # points: the budget of the mixed-precision rows (mlite quantize --max-drop)
+
+
 def digits_table(work: Path, algos) -> dict:
     from tests.fixtures.digits import MODEL, train_digits
     from toolkit import api
@@ -89,13 +92,32 @@ def digits_table(work: Path, algos) -> dict:
         print(f"digits {algo:<8} FP32 {r.fp32_top1:.2%}  INT8 {r.top1:.2%}  drop {r.top1_drop:+.2f}  "
               f"agree {r.agreement:.2%}  ORT-QDQ {ort.top1:.2%} ({onnx_bytes / q.manifest['params']:.2f} B/param)"
               f"{arm_text}  PTQ {ptq_s:.1f} s", flush=True)
+    mixed = []
+    for algo in [r["algo"] for r in rows if r["drop_points"] > MAX_DROP]:
+        t1 = time.perf_counter()
+        q = api.quantize(fp32.directory, out=out / f"{algo}_mixed", onnx=True, progress=False,
+                         options=api.Int8Options(calib=d.train, calib_size=200, algo=algo, max_drop=MAX_DROP,
+                                                 val=d.test))
+        mx = q.manifest["mixed"]
+        ort = api.evaluate(q.directory, d.test, backend="onnxruntime")
+        lite = api.evaluate(q.directory, d.test, device="local") if arm else None
+        mixed.append({"algo": algo, "max_drop": MAX_DROP, "int8_drop_points": next(r["drop_points"] for r in rows
+                                                                                  if r["algo"] == algo),
+                      "fp32_layers": mx["fp32_layers"], "layers": len(json.loads(
+                          (q.directory / "sensitivity.json").read_text())["rows"]),
+                      "mixed_top1": mx["top1"], "mixed_drop_points": mx["drop_points"],
+                      "onnxruntime_top1": ort.top1, "lite_arm_top1": lite.top1 if lite else None,
+                      "int8_nb_bytes": next(a.bytes for a in q.artifacts if a.format == "paddle-lite-nb"),
+                      "seconds": round(time.perf_counter() - t1, 1)})
+        print(f"digits {algo:<8} mixed: {len(mx['fp32_layers'])} FP32 layer(s), drop {mx['drop_points']:+.2f}  "
+              f"ORT {ort.top1:.2%}" + (f"  Lite-ARM {lite.top1:.2%}" if lite else ""), flush=True)
     return {"model": MODEL, "train_images": sum(1 for _ in d.train.rglob("*.png")),
             "test_images": sum(1 for _ in d.test.rglob("*.png")), "train_s": train_s,
             "calibration_images": 200, "lite_arm_fp32_top1": arm_fp32.top1 if arm_fp32 else None,
             "engines": {"int8_top1": "Paddle static executor (simulated INT8)",
                         "onnxruntime_int8_top1": "ONNX Runtime CPU on the QDQ export",
                         "lite_arm_int8_top1": "the INT8 .nb on Paddle Lite's ARM kernels (mlite-arm-runner)"},
-            "rows": rows}
+            "rows": rows, "mixed_precision": mixed}
 
 
 def main(argv=None) -> int:
