@@ -34,6 +34,19 @@ def _add_float_attr(name: str, value: float) -> Callable:
     return fix
 
 
+def producers(block) -> dict:
+    """Output tensor name -> the op of ``block`` that writes it."""
+    return {a: op for op in block.ops for o in op.outputs for a in o.arguments}
+
+
+def unquantized(producer: dict, name: str) -> str:
+    """``name`` followed back through quantize_linear/dequantize_linear ops (``producer``: from
+    ``producers``) to the tensor they quantize."""
+    while name in producer and producer[name].type in ("quantize_linear", "dequantize_linear"):
+        name = next(i.arguments[0] for i in producer[name].inputs if i.parameter == "X")
+    return name
+
+
 def _var(block, name: str):
     return next((v for v in block.vars if v.name == name), None)
 

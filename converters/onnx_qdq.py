@@ -49,22 +49,17 @@ def _fold_weight(q, inits: dict):
 def paddle_activation_scales(model_dir, model_filename: str) -> dict[str, float]:
     """Tensor name -> ONNX scale (threshold / 127) of every activation Paddle's program really quantizes."""
     from toolkit.paddle_env import import_paddle
-    from .compat import _pb
+    from .compat import _pb, producers, unquantized
     paddle = import_paddle()
     prog = _pb().ProgramDesc()
     prog.ParseFromString((model_dir / model_filename).read_bytes())
-    ops = prog.blocks[0].ops
-    producer = {a: op for op in ops for o in op.outputs for a in o.arguments}
-
-    def raw(name: str) -> str:           # back through observer pairs: the name paddle2onnx keeps
-        while name in producer and producer[name].type in ("quantize_linear", "dequantize_linear"):
-            name = next(i.arguments[0] for i in producer[name].inputs if i.parameter == "X")
-        return name
+    producer = producers(prog.blocks[0])
     wanted = {}
-    for op in ops:
+    for op in prog.blocks[0].ops:
         attrs = {a.name: a for a in op.attrs}
         if op.type == "quantize_linear" and not (attrs.get("only_observer") and attrs["only_observer"].b):
-            x = raw(next(i.arguments[0] for i in op.inputs if i.parameter == "X"))
+            # back through observer pairs: the name paddle2onnx keeps
+            x = unquantized(producer, next(i.arguments[0] for i in op.inputs if i.parameter == "X"))
             wanted[x] = (next(i.arguments[0] for i in op.inputs if i.parameter == "Scale"), attrs["bit_length"].i)
     if not wanted:
         return {}

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from converters.compat import unquantized
+
 # quantized op type -> (weight input, activation input)
 QUANTIZED = {"conv2d": ("Filter", "Input"), "depthwise_conv2d": ("Filter", "Input"),
              "mul": ("Y", "X"), "matmul": ("Y", "X"), "matmul_v2": ("Y", "X")}
@@ -59,7 +61,7 @@ class _Programs:
     """The INT8 program with the folded FP32 weights loaded beside its own, rewired per layer set."""
 
     def __init__(self, int8_dir: Path, fp32_dir: Path):
-        from converters.compat import _pb
+        from converters.compat import _pb, producers
         from toolkit.paddle_env import import_paddle
         paddle = self.paddle = import_paddle()
         paddle.enable_static()
@@ -67,7 +69,7 @@ class _Programs:
         self.scope = paddle.static.Scope()
         fp32_scope = paddle.static.Scope()
         with paddle.static.scope_guard(fp32_scope):
-            self.fp32_prog, feeds, self.fp32_fetch = paddle.static.load_inference_model(
+            self.fp32_prog, _, self.fp32_fetch = paddle.static.load_inference_model(
                 str(fp32_dir / "inference"), self.exe)
         with paddle.static.scope_guard(self.scope):
             _, self.feeds, self.fetch = paddle.static.load_inference_model(str(int8_dir / "inference"), self.exe)
@@ -75,7 +77,7 @@ class _Programs:
         self.desc = _pb().ProgramDesc()
         self.desc.ParseFromString((int8_dir / "inference.pdmodel").read_bytes())
         block = self.desc.blocks[0]
-        self._producer = {a: op for op in block.ops for o in op.outputs for a in o.arguments}
+        self._producer = producers(block)
         self.layers = []                 # (op index, weight name, op type, params)
         import numpy as np
         for k, op in enumerate(block.ops):
@@ -90,10 +92,7 @@ class _Programs:
             self.layers.append((k, w, op.type, int(arr.size)))
 
     def _raw(self, name: str) -> str:
-        """Back through quantize/dequantize ops to the unquantized tensor."""
-        while name in self._producer and self._producer[name].type in ("quantize_linear", "dequantize_linear"):
-            name = next(i.arguments[0] for i in self._producer[name].inputs if i.parameter == "X")
-        return name
+        return unquantized(self._producer, name)
 
     def quantized_only(self, weights: set[str]):
         """A Program in which only the layers of ``weights`` are INT8."""
