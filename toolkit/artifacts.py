@@ -87,6 +87,12 @@ class Manifest:
         write_text_atomic(directory / MANIFEST, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
+def precision_label(md: dict, fallback: str = "fp32") -> str:
+    """fp32 / fp16 / int8 from a manifest's dict, or int8-mixed when it keeps some layers in FP32."""
+    p = md.get("precision") or fallback
+    return "int8-mixed" if p == "int8" and md.get("fp32_layers") else p
+
+
 def read_manifest(directory: Path) -> Manifest | None:
     """The directory's manifest, or None when there is none; CorruptFile when it cannot be read."""
     path = Path(directory) / MANIFEST

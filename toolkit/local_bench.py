@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import ensure_writable_dir, read_manifest, sha256_file
+from .artifacts import ensure_writable_dir, precision_label, read_manifest, sha256_file
 from .bench import BenchResult, Perf, RunnerSettings, result_key, stored_keys
 from .devices.local import LocalDevice
 from .errors import MliteError
@@ -115,7 +115,7 @@ def _result(md, info, file: Path, backend: str, threads: int, warmup: int, repea
         v = settings["round_p50_ms"]
         settings["round_spread"] = round((max(v) - min(v)) / (sum(v) / len(v)), 4)
     return BenchResult(device=info.to_dict(), model=md["model"], model_file=file.name,
-                       precision=md.get("precision", "fp32"), weights=md["weights"]["label"], backend=backend,
+                       precision=precision_label(md), weights=md["weights"]["label"], backend=backend,
                        threads=threads, warmup=warmup, repeats=repeats * len(rounds), power_mode=0,
                        perf=perf.to_dict(), storage_bytes=file.stat().st_size,
                        runner={"path": str(runner), "sha256": runner_sha, "version": version},

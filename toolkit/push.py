@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import device_exec, runners
-from .artifacts import ensure_writable_dir, read_manifest, sha256_file, write_text_atomic
+from .artifacts import ensure_writable_dir, precision_label, read_manifest, sha256_file, write_text_atomic
 from .bench import BenchResult, RunnerError, RunnerSettings, result_key, stored_keys
 from .devices.base import Device, DeviceInfo
 from .errors import CorruptFile, MliteError
@@ -77,7 +77,7 @@ def find_model(model_dir: Path) -> Model:
         raise CorruptFile(f"{str(nbs[0])!r} is not the file its manifest records (sha256 {sha[:12]}, recorded "
                           f"{art.sha256[:12]}): it was damaged or replaced after export; re-export it")
     return Model(name=md.get("model", nbs[0].stem), nb=nbs[0], target=art.target if art else None,
-                 precision=md.get("precision", "unknown"),
+                 precision=precision_label(md, "unknown"),
                  weights=md.get("weights", {}).get("label", "unknown weights"),
                  input_shape=tuple(md.get("input_shape", (1, 3, 224, 224))), sha256=sha)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import suspect, zoo
 from .errors import MliteError
-from .results import Table, build_tables
+from .results import PRECISIONS, Row, Table, build_tables
 
 FORMATS = ("md", "csv", "json", "html")
 THREADS = (1, 2, 4)
@@ -91,9 +91,80 @@ def _rows(rep: Report, table: Table) -> list[list[str]]:
         if rep.reference:
             ps = ref.storage_mb if ref else None
             row += [_fmt(ps, "{:.1f}"), _fmt(mb / ps if ps else None, "{:.2f}x")]
-        row += [_fmt(r.top1 * 100 if r.top1 is not None else None, "{:.1f}"), r.top1_source or "-"]
+        row += [_fmt(r.top1 * 100 if r.top1 is not None else None, "{:.1f}"), _top1_source(r)]
         out.append(row)
     return out
+
+
+def _top1_source(r: Row) -> str:
+    if r.top1_source != "eval":
+        return r.top1_source or "-"
+    return f"eval: {r.top1_engine}" + (f", {r.top1_images} images" if r.top1_images else "")
+
+
+@dataclass
+class PrecisionView:
+    """Per model, each (precision, engine) of one table side by side: size, latency at one thread count, top-1."""
+
+    threads: int
+    keys: list[tuple[str, str]]                       # (precision, backend), report order
+    models: dict[str, dict[tuple[str, str], Row]]     # FP32 model -> key -> row
+
+    def mixed_data(self, model: str) -> bool:
+        """The model's measured top-1 values come from more than one image set."""
+        return len({r.top1_data for r in self.models[model].values() if r.top1_source == "eval"}) > 1
+
+
+def _rank(precision: str) -> int:
+    return PRECISIONS.index(precision) if precision in PRECISIONS else len(PRECISIONS)
+
+
+def precision_view(table: Table) -> PrecisionView | None:
+    """The side-by-side view when some model was measured at more than one precision, else None."""
+    models: dict[str, dict[tuple[str, str], Row]] = {}
+    for r in table.rows.values():
+        models.setdefault(r.group, {})[(r.precision, r.backend)] = r
+    if not any(len({p for p, _ in g}) > 1 for g in models.values()):
+        return None
+    keys = sorted({k for g in models.values() for k in g}, key=lambda k: (_rank(k[0]), k))
+    measured = {t for r in table.rows.values() for t in r.latency_ms}
+    return PrecisionView(1 if 1 in measured else min(measured), keys, dict(sorted(models.items())))
+
+
+def _view_columns(view: PrecisionView) -> list[str]:
+    cols = ["Models"]
+    for p, b in view.keys:
+        cols += [f"{p} [{b}] MB", f"{p} [{b}] ms t={view.threads}", f"{p} [{b}] top-1 (engine)"]
+    return cols
+
+
+def _short_engine(r: Row) -> str:
+    if r.top1_source != "eval":
+        return r.top1_source or "-"
+    return r.top1_engine.split(" (")[0] + (f" on {r.top1_engine.rsplit(' on ', 1)[1]}" if " on " in r.top1_engine else "")
+
+
+def _view_rows(view: PrecisionView) -> list[list[str]]:
+    out = []
+    for model, cells in view.models.items():
+        row = [model + (" †" if view.mixed_data(model) else "")]
+        for key in view.keys:
+            r = cells.get(key)
+            if r is None:
+                row += ["-", "-", "-"]
+                continue
+            top1 = "-" if r.top1 is None else f"{r.top1 * 100:.1f} ({_short_engine(r)})"
+            row += [_fmt(r.storage_bytes / 1e6), _fmt(r.latency_ms.get(view.threads)), top1]
+        out.append(row)
+    return out
+
+
+def _view_note(view: PrecisionView) -> str:
+    text = (f"Precisions side by side: size, latency at thread={view.threads} (engine in the column) and top-1 "
+            "with the engine that measured it.")
+    if any(view.mixed_data(m) for m in view.models):
+        text += " † this model's top-1 values come from different image sets: compare them with care."
+    return text
 
 
 def _header(rep: Report, table: Table) -> str:
@@ -125,6 +196,13 @@ def to_markdown(rep: Report) -> str:
         flags = _flag_lines(rep, table)
         if flags:
             parts.append("\nSuspect measured cells:\n" + "\n".join(flags))
+        view = precision_view(table)
+        if view is not None:
+            vcols = _view_columns(view)
+            parts.append(f"\n{_view_note(view)}\n")
+            parts.append("| " + " | ".join(vcols) + " |")
+            parts.append("|" + "|".join("---" for _ in vcols) + "|")
+            parts += ["| " + " | ".join(row) + " |" for row in _view_rows(view)]
         parts.append("")
     if rep.reference and rep.flags_published:
         parts.append("Suspect published cells (rules R1 repeated value, R2 same architecture, R3 more threads "
@@ -152,16 +230,30 @@ def to_json(rep: Report) -> str:
             rows.append({"model": r.model, "backend": r.backend, "precision": r.precision, "weights": r.weights,
                          "latency_ms": {str(k): v for k, v in sorted(r.latency_ms.items())},
                          "storage_mb": r.storage_bytes / 1e6, "top1": r.top1, "top1_source": r.top1_source,
+                         "top1_engine": r.top1_engine, "top1_images": r.top1_images, "base_model": r.group,
                          "family": r.family,
                          "published": None if ref is None else {
                              "latency_ms": {str(t): getattr(ref, f"sd855_ms_t{t}") for t in THREADS},
                              "storage_mb": ref.storage_mb, "top1": ref.top1}})
+        view = precision_view(table)
         out["tables"].append({"device": table.device, "settings": table.settings, "emulated": table.emulated,
-                              "title": table.title, "rows": rows,
+                              "title": table.title, "rows": rows, "by_precision": _view_json(view),
                               "suspect_measured": [f.to_dict() for f in rep.flags_measured.get(table.title, [])]})
     if rep.reference:
         out["suspect_published"] = [f.to_dict() for f in rep.flags_published]
     return json.dumps(out, indent=2) + "\n"
+
+
+def _view_json(view: PrecisionView | None) -> dict | None:
+    if view is None:
+        return None
+    models = []
+    for model, cells in view.models.items():
+        models.append({"model": model, "same_images": not view.mixed_data(model), "precisions": [
+            {"precision": p, "backend": b, "storage_mb": r.storage_bytes / 1e6, "latency_ms": r.latency_ms.get(view.threads),
+             "top1": r.top1, "top1_source": r.top1_source, "top1_engine": r.top1_engine, "top1_images": r.top1_images}
+            for (p, b), r in sorted(cells.items(), key=lambda kv: (_rank(kv[0][0]), kv[0]))]})
+    return {"threads": view.threads, "models": models}
 
 
 def to_html(rep: Report, plot_png: bytes | None) -> str:
@@ -179,6 +271,12 @@ def to_html(rep: Report, plot_png: bytes | None) -> str:
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
         parts.append(f"</table><p>{html.escape(_header(rep, table))}</p>")
         parts += [f"<p>{html.escape(ln)}</p>" for ln in _flag_lines(rep, table)]
+        view = precision_view(table)
+        if view is not None:
+            parts.append("<table><caption>Precisions side by side</caption><tr>"
+                         + "".join(f"<th>{html.escape(c)}</th>" for c in _view_columns(view)) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in _view_rows(view)]
+            parts.append(f"</table><p>{html.escape(_view_note(view))}</p>")
     if rep.reference and rep.flags_published:
         parts.append("<h2>Suspect published cells</h2><ul>" +
                      "".join(f"<li>{html.escape(ln[2:])}</li>" for ln in _published_flag_lines(rep)) + "</ul>")

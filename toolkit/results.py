@@ -5,11 +5,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import SUPERSEDED, read_manifest
+from .artifacts import SUPERSEDED, precision_label, read_manifest
 from .bench import result_problem
 from .errors import MliteError
 
 EMULATED_NOTE = "emulated CPU (qemu-user): not a phone latency"
+PRECISIONS = ("fp32", "fp16", "int8", "int8-mixed")      # report order
 REQUIRED = ("device", "model", "backend", "threads", "perf", "storage_bytes", "warmup", "repeats")
 
 
@@ -32,6 +33,14 @@ class Row:
     top1_source: str | None = None        # "eval" (measured here) or "published"
     family: str | None = None
     sources: list[str] = field(default_factory=list)
+    base_model: str | None = None         # the FP32 model an INT8/FP16 artifact was made from (else model)
+    top1_engine: str | None = None        # the runtime that produced the top-1 (eval), e.g. onnxruntime
+    top1_images: int | None = None
+    top1_data: str | None = None          # sha256 of the eval's image list: same value = same images
+
+    @property
+    def group(self) -> str:
+        return self.base_model or self.model
 
 
 @dataclass
@@ -84,17 +93,45 @@ def load(path: Path) -> dict:
     return data
 
 
-def _accuracy(model_dir: Path, name: str) -> tuple[float | None, str | None, str | None]:
-    m = read_manifest(model_dir)
-    md = m.to_dict() if m else {}
-    evals = md.get("eval") or []
-    if evals:
-        return evals[-1]["top1"], "eval", md.get("family")
+@dataclass
+class Accuracy:
+    top1: float | None = None
+    source: str | None = None             # eval | published
+    engine: str | None = None
+    images: int | None = None
+    data: str | None = None
+
+
+def _eval_engine(e: dict) -> str:
+    serial = (e.get("device") or {}).get("serial")
+    return f"{e.get('engine') or e['backend']} on {serial}" if serial else e["backend"]
+
+
+def pick_eval(evals: list[dict], backend: str, serial: str) -> dict | None:
+    """The latest eval by the engine that measured the latency (this device's runtime for device rows, the
+    same host backend otherwise), else the latest eval of any engine (its engine is reported with it)."""
+    def same_engine(e: dict) -> bool:
+        on = (e.get("device") or {}).get("serial")
+        return on == serial if on else e.get("backend") == backend
+    same = [e for e in evals if same_engine(e)]
+    return (same or evals or [None])[-1]
+
+
+def _accuracy(md: dict, name: str, backend: str, serial: str) -> Accuracy:
+    e = pick_eval(md.get("eval") or [], backend, serial)
+    if e is not None:
+        return Accuracy(e["top1"], "eval", _eval_engine(e), e.get("images"), e.get("data_sha256"))
     from . import zoo
     reg = zoo.registry()
     if name in reg:
-        return reg[name].reference.top1, "published", reg[name].family
-    return None, None, md.get("family")
+        return Accuracy(reg[name].reference.top1, "published", "PaddleClas")
+    return Accuracy()
+
+
+def _family(name: str) -> str | None:
+    from . import zoo
+    spec = zoo.registry().get(name)
+    return spec.family if spec else None
 
 
 def build_tables(inputs: list[Path]) -> list[Table]:
@@ -110,9 +147,14 @@ def build_tables(inputs: list[Path]) -> list[Table]:
         rkey = (r["model"], r["backend"])
         row = table.rows.get(rkey)
         if row is None:
-            top1, source, family = _accuracy(f.parent.parent, r["model"])
-            row = table.rows[rkey] = Row(r["model"], r["backend"], r.get("precision", "?"), r.get("weights", "?"),
-                                         r["storage_bytes"], top1=top1, top1_source=source, family=family)
+            m = read_manifest(f.parent.parent)
+            md = m.to_dict() if m else {}
+            acc = _accuracy(md, r["model"], r["backend"], r["device"]["serial"])
+            row = table.rows[rkey] = Row(
+                r["model"], r["backend"], precision_label(md, r.get("precision", "?")), r.get("weights", "?"),
+                r["storage_bytes"], top1=acc.top1, top1_source=acc.source, family=md.get("family") or _family(r["model"]),
+                base_model=(md.get("source") or {}).get("model") if md.get("precision") in ("int8", "fp16") else None,
+                top1_engine=acc.engine, top1_images=acc.images, top1_data=acc.data)
         t = int(r["threads"])
         if t not in row.stamps or r.get("timestamp", "") >= row.stamps[t]:
             row.latency_ms[t] = float(r["perf"]["avg_ms"])

@@ -59,6 +59,14 @@ def test_run_int8_local_is_resumable_and_reported(tmp_path):
     rep = _check_report(out, expected_rows=9)
     int8_rows = [r for t in rep["tables"] for r in t["rows"] if r["precision"] == "int8"]
     assert len(int8_rows) == 3 and all(r["backend"] == "onnxruntime" for r in int8_rows)
+    (table,) = rep["tables"]
+    view = table["by_precision"]           # each model's precisions side by side, engine with each number
+    assert [m["model"] for m in view["models"]] == sorted(MODELS.split(","))
+    for m in view["models"]:
+        cells = {(c["precision"], c["backend"]): c for c in m["precisions"]}
+        assert sorted(cells) == [("fp32", "lite"), ("fp32", "onnxruntime"), ("int8", "onnxruntime")]
+        assert cells[("int8", "onnxruntime")]["storage_mb"] < cells[("fp32", "onnxruntime")]["storage_mb"] / 3
+        assert cells[("fp32", "lite")]["top1_engine"] == "PaddleClas" and cells[("int8", "onnxruntime")]["top1"] is None
 
 
 def test_run_on_loopback_adb_device(tmp_path):

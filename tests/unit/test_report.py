@@ -198,3 +198,57 @@ def test_results_of_a_replaced_artifact_are_kept_but_not_reported_as_the_new_one
     text = api.report([tmp_path], fmt="json")
     assert "99.0" not in text and "9.0" in text
     assert "99.0" in api.report([kept / old.name], fmt="json")      # still reportable when asked for
+
+
+def _manifest(root, model, precision="fp32", source=None, fp32_layers=(), evals=()):
+    from toolkit.artifacts import Manifest
+    extra = {"precision": precision, "family": "MobileNetV3", "fp32_layers": list(fp32_layers),
+             "eval": [{"top1": t, "backend": b, "images": n, "data_sha256": sha, "device": dev, "engine": eng}
+                      for t, b, n, sha, dev, eng in evals]}
+    if source:
+        extra["source"] = {"model": source, "directory": str(root / source)}
+    Manifest(stage="quantize" if source else "export", model=model, key="k", settings={}, tools={},
+             extra=extra).write(root / model)
+
+
+def test_precisions_side_by_side_with_the_engine_of_each_number(tmp_path):
+    base = "MobileNetV3_small_x1_0"
+    lite_arm = ("paddle-lite-arm", 539, "d1", {"serial": "abc123"}, "paddle-lite-arm v2.13-rc (mlite-arm-runner, native)")
+    for name, prec, src, layers, ms, size, evals in [
+            (base, "fp32", None, (), 6.0, 11_880_000, [(0.944, "paddle", 539, "d1", None, None)]),
+            (f"{base}_int8", "int8", base, (), 4.0, 3_200_000,
+             [(0.90, "paddle", 539, "d1", None, None), (0.89, *lite_arm)]),
+            (f"{base}_int8_mixed", "int8", base, ("conv1.w",), 4.5, 3_600_000,
+             [(0.93, "onnxruntime", 100, "d2", None, None)])]:
+        (tmp_path / name).mkdir()
+        _manifest(tmp_path, name, prec, src, layers, evals)
+        f = _result(tmp_path, name, 1, ms, storage=size)
+        f.write_text(json.dumps(json.loads(f.read_text()) | {"precision": prec}))
+    md = api.report([tmp_path])
+    main = {c[0]: c for c in ([x.strip() for x in ln.strip("|").split("|")] for ln in md.splitlines()
+                              if ln.startswith(f"| {base}") and "[arm]" not in ln)}
+    assert main[f"{base}_int8"][2] == "int8" and main[f"{base}_int8_mixed"][2] == "int8-mixed"
+    # the device's own runtime measured this INT8 top-1: preferred over the host's simulation
+    assert main[f"{base}_int8"][-2:] == ["89.0", "eval: paddle-lite-arm v2.13-rc (mlite-arm-runner, native) on abc123, 539 images"]
+    assert main[base][-1] == "eval: paddle, 539 images"
+    head = next(ln for ln in md.splitlines() if ln.startswith("| Models | fp32 [arm] MB"))
+    assert [c.strip() for c in head.strip("|").split("|")][1::3] == \
+        ["fp32 [arm] MB", "int8 [arm] MB", "int8-mixed [arm] MB"]
+    side = next(ln for ln in md.splitlines() if ln.startswith(f"| {base} †"))   # mixed image sets are marked
+    cells = [c.strip() for c in side.strip("|").split("|")]
+    assert cells[1:] == ["11.88", "6.00", "94.4 (paddle)", "3.20", "4.00", "89.0 (paddle-lite-arm v2.13-rc on abc123)",
+                         "3.60", "4.50", "93.0 (onnxruntime)"]
+    assert "come from different image sets" in md
+    view = json.loads(api.report([tmp_path], fmt="json"))["tables"][0]["by_precision"]
+    (m,) = view["models"]
+    assert m["model"] == base and not m["same_images"] and view["threads"] == 1
+    assert [(p["precision"], p["top1_engine"]) for p in m["precisions"]] == [
+        ("fp32", "paddle"), ("int8", "paddle-lite-arm v2.13-rc (mlite-arm-runner, native) on abc123"),
+        ("int8-mixed", "onnxruntime")]
+    assert "Precisions side by side" in api.report([tmp_path], fmt="html")
+
+
+def test_no_side_by_side_view_for_a_single_precision(tmp_path):
+    _result(tmp_path, "MobileNetV1", 1, 30.0)
+    assert "side by side" not in api.report([tmp_path])
+    assert json.loads(api.report([tmp_path], fmt="json"))["tables"][0]["by_precision"] is None
