@@ -70,6 +70,7 @@ bench: install arm-prereqs
 	$(PY) -m benchmarks.cli_startup
 	$(PY) -m benchmarks.export_fp32
 	$(PY) -m benchmarks.int8
+	$(PY) -m benchmarks.onnx_int8
 	$(PY) -m benchmarks.devices
 	$(PY) -m benchmarks.ssld
 	$(PY) -m benchmarks.arm

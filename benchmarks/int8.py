@@ -71,6 +71,7 @@ def digits_table(work: Path, algos) -> dict:
     from toolkit import runners
     arm = runners.host_arm_runner() is not None       # the .nb files on Paddle Lite's ARM kernels (qemu-user here)
     arm_fp32 = api.evaluate(fp32.directory, d.test, device="local") if arm else None
+    ort_fp32 = api.evaluate(fp32.directory, d.test, backend="onnxruntime")
     rows = []
     for algo in algos:
         t1 = time.perf_counter()
@@ -114,6 +115,7 @@ def digits_table(work: Path, algos) -> dict:
     return {"model": MODEL, "train_images": sum(1 for _ in d.train.rglob("*.png")),
             "test_images": sum(1 for _ in d.test.rglob("*.png")), "train_s": train_s,
             "calibration_images": 200, "lite_arm_fp32_top1": arm_fp32.top1 if arm_fp32 else None,
+            "onnxruntime_fp32_top1": ort_fp32.top1,
             "engines": {"int8_top1": "Paddle static executor (simulated INT8)",
                         "onnxruntime_int8_top1": "ONNX Runtime CPU on the QDQ export",
                         "lite_arm_int8_top1": "the INT8 .nb on Paddle Lite's ARM kernels (mlite-arm-runner)"},
