@@ -8,7 +8,7 @@ DEMO_OUT ?= demo_out
 # pip warns once per package about this machine's unused local index paths; keep real errors.
 PIPFILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install demo test test-fast android-test bench lint clean system-packages arm-tools arm-qemu arm-runtime arm-runner arm-prereqs
+.PHONY: install demo test test-fast android-test bench lint clean system-packages arm-tools arm-qemu arm-runtime arm-runner arm-prereqs board-root
 
 install: $(STAMP) system-packages
 
@@ -50,7 +50,7 @@ demo: install
 	  --threads 1,2 --out $(DEMO_OUT)/host
 	$(VENV)/bin/mlite report $(DEMO_OUT)/host --reference --plot $(DEMO_OUT)/report.png
 
-test: install arm-prereqs
+test: install arm-prereqs board-root
 	$(PY) -m pytest -q
 
 # The Android app's pre/post-processing (plain Java) compiled with javac and tested with JUnit 4.
@@ -128,6 +128,12 @@ $(ARM_RUNNER): runners/arm/mlite_arm_runner.cc $(ARM_LIB) | arm-tools
 	  -Wl,--whole-archive $(ARM_LIB) -Wl,--no-whole-archive -lpthread -ldl -fopenmp -o $@.tmp 2>&1 \
 	  | { grep -v -e "Using 'dlopen'" -e "in function .goacc_profiling_initialize" || true; }; \
 	mv $@.tmp $@; file $@ 2>/dev/null || true
+
+# The tests' "ARM Linux board": an arm64 Debian userland with OpenSSH, from Debian's arm64 packages (seconds;
+# needs root). The SSH tests run its sshd in a chroot through qemu-user; without root they skip and say why.
+BOARD_ROOT := build/board/root
+board-root:
+	@runners/board/build-root.sh $(BOARD_ROOT) || echo "make test: no arm64 board root (see above): the SSH board tests will skip"
 
 # What the ARM tests need; without root they skip and say why (pytest -ra lists the reasons).
 arm-prereqs:

@@ -19,10 +19,14 @@ class DeviceLogits:
 
 
 def open_device(spec: str):
-    """``local`` (this host), ``adb:SERIAL`` or a bare adb serial."""
+    """``local`` (this host), ``ssh:USER@HOST[:PORT]`` (a board; MLITE_SSH_IDENTITY / MLITE_SSH_CONFIG apply),
+    ``adb:SERIAL`` or a bare adb serial."""
     if spec == "local":
         from toolkit.devices.local import LocalDevice
         return LocalDevice()
+    if spec.startswith("ssh:"):
+        from toolkit.devices.select import Where
+        return Where(ssh=[spec.removeprefix("ssh:")]).open()[0]
     from toolkit.devices import adb
     serial = spec.removeprefix("adb:")
     if not serial:

@@ -87,11 +87,24 @@ def evaluate(model_dir: Path | str, data: Path | str, labels: Path | str | None 
                threads=threads)
 
 
-def devices() -> list[dict]:
-    """Every adb device with its state and, when usable, model, SoC, ABI, Android version, free space."""
+def devices(ssh: list[str] | None = None, identity: Path | str | None = None,
+            ssh_config: Path | str | None = None) -> list[dict]:
+    """Every adb device with its state and, when usable, model, SoC, ABI, Android version, free space; or,
+    with ``ssh``, each board's CPU, cores, frequencies, memory and OS (an unreachable one: its error)."""
     from .devices import adb
     from .devices.errors import DeviceError
     rows = []
+    if ssh:
+        from .devices.select import Where
+        for t in ssh:
+            where = Where(ssh=[t], identity=Path(identity) if identity else None,
+                          ssh_config=Path(ssh_config) if ssh_config else None)
+            (dev,) = where.open()
+            try:
+                rows.append({"state": "device", **dev.info().to_dict()})
+            except DeviceError as e:
+                rows.append({"serial": dev.serial, "kind": "ssh", "state": "error", "error": str(e)})
+        return rows
     for d in adb.list_devices():
         row = {"serial": d.serial, "state": d.state, **{k: d.attrs.get(k) for k in ("product", "transport_id")}}
         if d.state == "device":
@@ -106,11 +119,16 @@ def devices() -> list[dict]:
 def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[int] | None = None,
          warmup: int = 10, repeats: int = 30, power_mode: int = 0, runner: Path | str | None = None,
          remote_dir: str | None = None, cooldown: float = 0.0, timeout: float = 300.0, keep: bool = False,
-         progress: bool = True):
-    """Benchmark a model on adb devices; returns one DeviceRun per device."""
+         progress: bool = True, ssh: list[str] | None = None, identity: Path | str | None = None,
+         ssh_config: Path | str | None = None):
+    """Benchmark a model on adb devices or SSH boards; returns one DeviceRun per device."""
+    from .devices.select import Where
     from .push import PushConfig, push as run
-    return run(PushConfig(Path(model_dir), serials, threads or [1, 2, 4], warmup, repeats, power_mode,
-                          Path(runner) if runner else None, remote_dir, cooldown, timeout, keep, progress))
+    where = Where(serials=serials, ssh=ssh, identity=Path(identity) if identity else None,
+                  ssh_config=Path(ssh_config) if ssh_config else None)
+    return run(PushConfig(model_dir=Path(model_dir), where=where, threads=threads or [1, 2, 4], warmup=warmup,
+                          repeats=repeats, power_mode=power_mode, runner=Path(runner) if runner else None,
+                          remote_dir=remote_dir, cooldown=cooldown, timeout=timeout, keep=keep, progress=progress))
 
 
 def bench_local(model_dir: Path | str, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,
@@ -124,13 +142,17 @@ def run(models: str | None = None, family: str | None = None, all_: bool = False
         onnx: bool = False, mode: str = "local", serials: list[str] | None = None, threads: list[int] | None = None,
         warmup: int = 10, repeats: int = 30, weights: str = "pretrained", calib: Path | str | None = None,
         runner: Path | str | None = None, timeout: float = 300.0, out: Path | str = "mlite_out",
-        progress: bool = True):
+        progress: bool = True, ssh: list[str] | None = None, identity: Path | str | None = None,
+        ssh_config: Path | str | None = None):
     """Export (+INT8) and benchmark a list of models; one ModelOutcome each."""
+    from .devices.select import Where
     from .run import RunConfig, run as go, select_models
     names = select_models(models, family, all_)
-    return go(RunConfig(names, mode, int8, onnx, serials, threads or [1, 2, 4], warmup, repeats, weights,
-                        Path(calib) if calib else None, Path(runner) if runner else None, Path(out), timeout,
-                        progress))
+    where = Where(serials=serials, ssh=ssh, identity=Path(identity) if identity else None,
+                  ssh_config=Path(ssh_config) if ssh_config else None)
+    return go(RunConfig(models=names, mode=mode, int8=int8, onnx=onnx, where=where, threads=threads or [1, 2, 4],
+                        warmup=warmup, repeats=repeats, weights=weights, calib=Path(calib) if calib else None,
+                        runner=Path(runner) if runner else None, out=Path(out), timeout=timeout, progress=progress))
 
 
 def report(inputs: list[Path | str], fmt: str = "md", reference: bool = False, plot: Path | str | None = None,

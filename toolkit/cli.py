@@ -255,7 +255,8 @@ def quantize(model_dir, calib, calib_size, algo, batch_size, qat, train, epochs,
 @click.option("--limit", type=int, help="Evaluate on N images (a fixed sample).")
 @click.option("--backend", default="paddle", show_default=True,
               help="Host engine: paddle | onnxruntime (with --device: the engine shown beside the device's).")
-@click.option("--device", help="Run the .nb on a device: adb serial, adb:SERIAL, or local (this host's ARM runtime).")
+@click.option("--device", help="Run the .nb on a device: adb serial, adb:SERIAL, ssh:USER@HOST[:PORT] (a board; "
+              "MLITE_SSH_IDENTITY/MLITE_SSH_CONFIG apply), or local (this host's ARM runtime).")
 @click.option("--threads", default=2, show_default=True, help="Threads on the device (--device).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
@@ -289,15 +290,46 @@ def _int_list(value: str, flag: str) -> list[int]:
         raise MliteError(f"{flag} {value!r}: expected comma-separated integers, e.g. 1,2,4") from None
 
 
+def _ssh_options(f):
+    """--ssh / --identity / --ssh-config: ARM Linux boards through the system OpenSSH client."""
+    f = click.option("--ssh-config", type=click.Path(), help="OpenSSH client config for the boards (ssh -F; "
+                     "default MLITE_SSH_CONFIG or ~/.ssh/config).")(f)
+    f = click.option("--identity", type=click.Path(), help="Private key for the boards (ssh -i; default "
+                     "MLITE_SSH_IDENTITY or ssh's own keys).")(f)
+    return click.option("--ssh", "ssh", multiple=True, metavar="USER@HOST[:PORT]",
+                        help="An ARM Linux board over SSH (repeatable); host keys must be known.")(f)
+
+
+def _where_flag(use_adb: bool, ssh: tuple, extra: str = "") -> None:
+    from .errors import MliteError
+    if use_adb == bool(ssh):
+        raise MliteError(f"choose where to benchmark: --adb (phones) or --ssh USER@HOST (ARM boards){extra}")
+
+
 @main.command()
+@_ssh_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def devices(as_json: bool) -> None:
-    """List adb devices: state, model, SoC, ABI, Android version, free space in /data/local/tmp."""
+def devices(ssh, identity, ssh_config, as_json: bool) -> None:
+    """List adb devices (model, SoC, ABI, Android, free space) or describe SSH boards (--ssh: CPU, cores,
+    frequencies, memory, OS)."""
     from . import api
-    rows = api.devices()
+    rows = api.devices(ssh=list(ssh) or None, identity=identity, ssh_config=ssh_config)
     if as_json:
         _print_json(rows)
+        return
+    if ssh:
+        for r in rows:
+            if r.get("error"):
+                click.echo(f"{r['serial']:<24} error: {r['error']}")
+                continue
+            freq = ("max " + "/".join(str(f) for f in sorted(set(r["max_freq_mhz"]))) + " MHz") \
+                if r.get("max_freq_mhz") else "frequency ?"
+            mem = f"{r['mem_bytes'] / 2**30:.1f} GiB" if r.get("mem_bytes") else "memory ?"
+            free = f"{r['free_bytes'] / 1e9:.1f} GB free" if r.get("free_bytes") is not None else "free space ?"
+            click.echo(f"{r['serial']:<24} {r.get('model') or '?'}  {r.get('soc') or '?'}  {r.get('machine')}  "
+                       f"{r.get('cores') or '?'} cores  {freq}  {mem}  {r.get('os') or 'OS ?'}  {free}"
+                       + ("  [emulated]" if r.get("emulated") else ""))
         return
     if not rows:
         click.echo("no adb devices (connect a phone with USB debugging on, or 'adb connect HOST:PORT')")
@@ -323,7 +355,8 @@ def _print_bench_rows(results) -> None:
 
 
 @main.command()
-@click.option("--adb", "use_adb", is_flag=True, required=True, help="Benchmark on adb devices (required).")
+@click.option("--adb", "use_adb", is_flag=True, help="Benchmark on adb devices (phones).")
+@_ssh_options
 @click.option("--model-dir", required=True, type=click.Path(), help="Artifact directory with one .nb.")
 @click.option("--serial", "serials", multiple=True, help="Device serial (repeatable) or 'all'; default ANDROID_SERIAL or the only device.")
 @click.option("--threads", default="1,2,4", show_default=True, help="Thread counts.")
@@ -337,14 +370,16 @@ def _print_bench_rows(results) -> None:
 @click.option("--keep", is_flag=True, help="Leave the pushed files on the device.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def push(use_adb, model_dir, serials, threads, warmup, repeats, power_mode, runner, remote_dir, cooldown, timeout,
-         keep, as_json) -> None:
-    """Push a .nb and the runner to adb devices, benchmark at each thread count, collect the results."""
+def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup, repeats, power_mode, runner,
+         remote_dir, cooldown, timeout, keep, as_json) -> None:
+    """Push a .nb and the runner to phones (adb) or boards (ssh), benchmark at each thread count, collect."""
     from . import api
     from .errors import MliteError
+    _where_flag(use_adb, ssh)
     runs = api.push(model_dir, serials=list(serials) or None, threads=_int_list(threads, "--threads"), warmup=warmup,
                     repeats=repeats, power_mode=power_mode, runner=runner, remote_dir=remote_dir, cooldown=cooldown,
-                    timeout=timeout, keep=keep, progress=not as_json)
+                    timeout=timeout, keep=keep, progress=not as_json, ssh=list(ssh) or None, identity=identity,
+                    ssh_config=ssh_config)
     failed = [r for r in runs if r.error]
     if as_json:
         _print_json([r.to_dict() for r in runs])
@@ -401,6 +436,7 @@ def bench(use_local, model_dir, backends, threads, warmup, repeats, rounds, as_j
 @click.option("--int8", is_flag=True, help="Also INT8 (PaddleSlim PTQ) for each model.")
 @click.option("--onnx", is_flag=True, help="Also ONNX (always on with --local).")
 @click.option("--adb", "use_adb", is_flag=True, help="Benchmark on adb devices.")
+@_ssh_options
 @click.option("--local", "use_local", is_flag=True, help="Benchmark on this host.")
 @click.option("--serial", "serials", multiple=True, help="adb serial(s) or 'all'.")
 @click.option("--threads", default="1,2,4", show_default=True)
@@ -413,17 +449,18 @@ def bench(use_local, model_dir, backends, threads, warmup, repeats, rounds, as_j
 @click.option("--out", default="mlite_out", show_default=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def run_cmd(models, family, all_, int8, onnx, use_adb, use_local, serials, threads, warmup, repeats, weights, calib,
-            runner, timeout, out, as_json) -> None:
+def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config, use_local, serials, threads, warmup,
+            repeats, weights, calib, runner, timeout, out, as_json) -> None:
     """Export (+INT8) and benchmark many models; resumable, continues past failures."""
     from . import api
     from .errors import MliteError
-    if use_adb == use_local:
-        raise MliteError("choose where to benchmark: --adb (phones) or --local (this host)")
-    outcomes = api.run(models=models, family=family, all_=all_, int8=int8, onnx=onnx,
-                       mode="adb" if use_adb else "local", serials=list(serials) or None,
-                       threads=_int_list(threads, "--threads"), warmup=warmup, repeats=repeats, weights=weights,
-                       calib=calib, runner=runner, timeout=timeout, out=out, progress=not as_json)
+    if use_adb + bool(ssh) + use_local != 1:
+        raise MliteError("choose where to benchmark: --adb (phones), --ssh USER@HOST (ARM boards) or --local (this host)")
+    mode = "adb" if use_adb else "ssh" if ssh else "local"
+    outcomes = api.run(models=models, family=family, all_=all_, int8=int8, onnx=onnx, mode=mode,
+                       serials=list(serials) or None, threads=_int_list(threads, "--threads"), warmup=warmup,
+                       repeats=repeats, weights=weights, calib=calib, runner=runner, timeout=timeout, out=out,
+                       progress=not as_json, ssh=list(ssh) or None, identity=identity, ssh_config=ssh_config)
     failed = [o for o in outcomes if o.error]
     if as_json:
         _print_json([o.to_dict() for o in outcomes])

@@ -1,4 +1,4 @@
-"""`mlite push --adb` / `mlite bench --local`: put a model and the runner on a device, run, collect."""
+"""`mlite push --adb | --ssh`: put a model and the runner on phones or boards, run, collect."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,6 +13,7 @@ from . import device_exec, runners
 from .artifacts import ensure_writable_dir, precision_label, read_manifest, sha256_file, write_text_atomic
 from .bench import BenchResult, RunnerError, RunnerSettings, result_key, stored_keys
 from .devices.base import Device, DeviceInfo
+from .devices.select import Where
 from .errors import CorruptFile, MliteError
 
 _SAFE_REMOTE = re.compile(r"^/[A-Za-z0-9._/+-]+$")
@@ -21,7 +22,7 @@ _SAFE_REMOTE = re.compile(r"^/[A-Za-z0-9._/+-]+$")
 @dataclass
 class PushConfig:
     model_dir: Path
-    serials: list[str] | None = None
+    where: Where = field(default_factory=Where)
     threads: list[int] = field(default_factory=lambda: [1, 2, 4])
     warmup: int = 10
     repeats: int = 30
@@ -83,6 +84,7 @@ def find_model(model_dir: Path) -> Model:
 
 
 def validate_settings(cfg: PushConfig) -> None:
+    cfg.where.validate()
     if not cfg.threads or any(t < 1 or t > 64 for t in cfg.threads):
         raise MliteError(f"--threads {cfg.threads}: give thread counts between 1 and 64, e.g. --threads 1,2,4")
     if cfg.warmup < 0 or cfg.repeats < 1:
@@ -176,21 +178,20 @@ def _store(out_dir: Path, res: BenchResult) -> Path:
 
 
 def push(cfg: PushConfig) -> list[DeviceRun]:
-    """Benchmark ``cfg.model_dir`` on the selected adb devices (in parallel, one model at a time each)."""
-    from .devices import adb
+    """Benchmark ``cfg.model_dir`` on the selected devices (in parallel, one model at a time each)."""
     from .progress import Steps
     validate_settings(cfg)
     model = find_model(cfg.model_dir)
     # results are the product: a directory that cannot hold them fails now, not after the runs
     out_dir = ensure_writable_dir(Path(cfg.model_dir) / "bench", "--model-dir")
-    devices = adb.resolve(cfg.serials)
+    devices = cfg.where.open()
     total = len(devices) * len(cfg.threads)
     with Steps(f"bench {model.name}", total, show=cfg.progress) as steps:
         def one(dev):
             try:
                 return bench_device(dev, model, cfg, out_dir, on_run=steps.advance)
             except MliteError as e:
-                return DeviceRun(DeviceInfo(serial=dev.serial, kind="adb"), error=str(e))
+                return DeviceRun(DeviceInfo(serial=dev.serial, kind=dev.kind), error=str(e))
         with ThreadPoolExecutor(max_workers=len(devices)) as pool:
             runs = list(pool.map(one, devices))
     return runs

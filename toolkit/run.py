@@ -5,16 +5,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import zoo
+from .devices.select import Where
 from .errors import MliteError
 
 
 @dataclass
 class RunConfig:
     models: list[str]
-    mode: str                        # adb | local
+    mode: str                        # adb | ssh | local
     int8: bool = False
     onnx: bool = False
-    serials: list[str] | None = None
+    where: Where = field(default_factory=Where)
     threads: list[int] = field(default_factory=lambda: [1, 2, 4])
     warmup: int = 10
     repeats: int = 30
@@ -70,14 +71,13 @@ def run(cfg: RunConfig) -> list[ModelOutcome]:
     from . import api
     from .progress import Steps
     devices = []
-    if cfg.mode == "adb":
-        from .devices import adb
-        devices = adb.resolve(cfg.serials)
+    if cfg.mode in ("adb", "ssh"):
+        devices = cfg.where.open()
     elif cfg.mode != "local":
-        raise MliteError("choose where to benchmark: --adb (phones) or --local (this host)")
+        raise MliteError("choose where to benchmark: --adb (phones), --ssh USER@HOST (boards) or --local (this host)")
     target = _target(cfg, devices)
-    if cfg.int8 and target != "arm" and cfg.mode == "adb":
-        raise MliteError("--int8 with --adb needs ARM devices (INT8 .nb files are ARM-only); "
+    if cfg.int8 and target != "arm" and cfg.mode != "local":
+        raise MliteError(f"--int8 with --{cfg.mode} needs ARM devices (INT8 .nb files are ARM-only); "
                          "use --local for INT8 on a host (ONNX Runtime)")
     onnx = cfg.onnx or cfg.mode == "local"        # the host compares Lite x86 with ONNX Runtime
     outcomes = []
@@ -125,8 +125,8 @@ def _bench(cfg: RunConfig, model_dir: Path, devices, o: ModelOutcome) -> None:
         o.reused += len(res.skipped)
         return
     from .push import PushConfig, bench_device, find_model
-    pc = PushConfig(model_dir, cfg.serials, cfg.threads, cfg.warmup, cfg.repeats, runner=cfg.runner,
-                    timeout=cfg.timeout, progress=False, resume=True)
+    pc = PushConfig(model_dir=model_dir, where=cfg.where, threads=cfg.threads, warmup=cfg.warmup,
+                    repeats=cfg.repeats, runner=cfg.runner, timeout=cfg.timeout, progress=False, resume=True)
     model = find_model(model_dir)
     errors = []
     for dev in devices:

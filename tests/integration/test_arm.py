@@ -10,35 +10,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import assert_one_line_error, run_mlite
+from tests.fixtures.arm import RUNNER, why_no_arm
 from tests.fixtures.loopback import isolated_adb_server, loopback_device
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-RUNNER = REPO / "build" / "arm" / "mlite-arm-runner"
 ARM_PHONE = {"ro.product.model": "MI 9", "ro.product.cpu.abi": "arm64-v8a", "ro.board.platform": "sm8150",
              "ro.soc.model": "SM8150"}
 FAST = ("--warmup", "1", "--repeats", "3")
 
 
-def _why_no_arm() -> str | None:
-    """None when ARM binaries run here; else why not (only a non-root user may lack them)."""
-    if not RUNNER.is_file():
-        p = subprocess.run(["make", "-s", "arm-runner"], cwd=REPO, capture_output=True, text=True)
-        if p.returncode != 0:
-            return f"'make arm-runner' failed: {(p.stderr or p.stdout).strip()[-300:]}"
-    try:
-        p = subprocess.run([str(RUNNER), "--version"], capture_output=True, text=True, timeout=60)
-    except OSError as e:
-        q = subprocess.run([str(REPO / "runners/arm/qemu-binfmt.sh")], capture_output=True, text=True)
-        if q.returncode != 0:
-            return f"aarch64 binaries do not run here ({e.strerror}): {q.stderr.strip()}"
-        p = subprocess.run([str(RUNNER), "--version"], capture_output=True, text=True, timeout=60)
-    return None if p.returncode == 0 else f"{RUNNER} --version failed: {p.stderr.strip()}"
-
-
 @pytest.fixture(scope="module", autouse=True)
 def arm_host():
-    why = _why_no_arm()
+    why = why_no_arm()
     if why is not None:
         if os.geteuid() != 0:
             pytest.skip(f"ARM tests need the static runner and qemu-user binfmt (root): {why}")

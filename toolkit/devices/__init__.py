@@ -19,4 +19,9 @@ def _local():
     return local.LocalDevice
 
 
-KINDS = {"adb": _adb, "local": _local}
+def _ssh():
+    from . import ssh
+    return ssh.SshDevice
+
+
+KINDS = {"adb": _adb, "local": _local, "ssh": _ssh}

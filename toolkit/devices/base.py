@@ -29,6 +29,12 @@ class DeviceInfo:
     android: str | None = None
     free_bytes: int | None = None
     emulated: bool = False            # an emulator (ro.kernel.qemu / ro.boot.qemu): its times are not a phone's
+    os: str | None = None             # boards: /etc/os-release PRETTY_NAME
+    machine: str | None = None        # boards: uname -m
+    cores: int | None = None
+    max_freq_mhz: list[int] | None = None   # per core, from cpufreq
+    mem_bytes: int | None = None
+    cpu_note: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,9 +108,18 @@ class Device(ABC):
     def kill(self, pattern: str) -> None:
         """Best effort: stop a runner that outlived its timeout."""
         try:
-            self.shell(["pkill", "-f", pattern], timeout=20)
+            self.shell(["pkill", "-f", self_excluding(pattern)], timeout=20)
         except Exception:  # the device may be gone; nothing else to do
             pass
+
+
+def self_excluding(text: str) -> str:
+    """A ``pkill -f`` regex matching ``text`` but not the shell command line that carries it (``abc`` ->
+    ``ab[c]``): otherwise pkill also kills the remote shell running it, and its answer is lost."""
+    import re
+    if not text:
+        return text
+    return re.escape(text[:-1]) + "[" + re.escape(text[-1]) + "]"
 
 
 def quote_argv(argv: list[str]) -> str:
