@@ -4,6 +4,8 @@
    (goal <= 1.2), PTQ seconds, size vs FP32.
 2. Digits: MobileNetV3_small_x0_35 trained here (32x32, 10 classes); FP32 vs INT8 top-1 for each
    calibration algorithm, with drop and top-1 agreement (Paddle executor), and ONNX Runtime's QDQ top-1.
+3. Digits, other families (GhostNet_x0_5, ShuffleNetV2_x0_5) trained here: FP32 and INT8 top-1 in Paddle,
+   ONNX Runtime and Paddle Lite's ARM kernels, and Lite-vs-Paddle INT8 agreement on the test images.
 Writes benchmarks/results/int8.json.
 """
 from __future__ import annotations
@@ -122,11 +124,42 @@ def digits_table(work: Path, algos) -> dict:
             "rows": rows, "mixed_precision": mixed}
 
 
+OTHER_DIGITS = ("GhostNet_x0_5", "ShuffleNetV2_x0_5")
+
+
+def digits_engines(work: Path, model: str) -> dict:
+    """A trained ``model`` on digits: FP32 and INT8 (hist) top-1 in every engine, and how far Lite ARM's INT8
+    is from Paddle's simulation on real inputs (the random-weight zoo sweep cannot tell: see arm.json)."""
+    from tests.fixtures.digits import train_digits
+    from toolkit import api, runners
+    t0 = time.perf_counter()
+    d = train_digits(work / f"digits_{model}", model=model)
+    res = api.export(model, weights=str(d.weights), image_size=32, onnx=True, out=work / f"out_{model}",
+                     progress=False, int8=api.Int8Options(calib=d.train, calib_size=200))
+    row = {"model": model, "train_s": round(time.perf_counter() - t0, 1),
+           "fp32_paddle": api.evaluate(res.fp32.directory, d.test).top1,
+           "fp32_onnxruntime": api.evaluate(res.fp32.directory, d.test, backend="onnxruntime").top1,
+           "int8_onnxruntime": api.evaluate(res.int8.directory, d.test, backend="onnxruntime").top1,
+           "synthetic_inputs_lite_vs_paddle_int8": res.int8.manifest["checks"].get("lite_arm_int8_vs_paddle_int8")}
+    if runners.host_arm_runner() is not None:
+        lite32 = api.evaluate(res.fp32.directory, d.test, device="local")
+        lite8 = api.evaluate(res.int8.directory, d.test, device="local")
+        row.update({"fp32_lite_arm": lite32.top1, "int8_lite_arm": lite8.top1, "int8_paddle": lite8.host_top1,
+                    "int8_lite_arm_vs_paddle_agreement": lite8.host_agreement, "lite_arm_engine": lite8.engine})
+    else:
+        row["int8_paddle"] = api.evaluate(res.int8.directory, d.test).top1
+    print(f"digits {model}: " + "  ".join(f"{k} {v:.2%}" for k, v in row.items()
+                                          if isinstance(v, float) and k != "train_s"), flush=True)
+    return row
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--models", help="comma-separated subset (default: all 37)")
     ap.add_argument("--skip-zoo", action="store_true")
     ap.add_argument("--skip-digits", action="store_true")
+    ap.add_argument("--digits-part", choices=("all", "main", "other"), default="all",
+                    help="main: the calibration-algorithm table; other: the other families' engine rows")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "int8.json"))
     args = ap.parse_args(argv)
     from quant.ptq import ALGOS
@@ -147,8 +180,10 @@ def main(argv=None) -> int:
             result["zoo"] = {"rows": rows, "models": len(rows), "ok": len(ok),
                              "within_goal": sum(r["within_goal"] for r in ok)}
             print(json.dumps({k: v for k, v in result["zoo"].items() if k != "rows"}), flush=True)
-        if not args.skip_digits:
+        if not args.skip_digits and args.digits_part in ("all", "main"):
             result["digits"] = digits_table(Path(work), list(ALGOS))
+        if not args.skip_digits and args.digits_part in ("all", "other"):
+            result["digits_other_models"] = [digits_engines(Path(work), m) for m in OTHER_DIGITS]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     zoo_ok = args.skip_zoo or result["zoo"]["ok"] == result["zoo"]["models"]

@@ -55,12 +55,14 @@ def _logits(model_dir: Path, backend: str, images: data.ImageSet, batch_size: in
 
 
 def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit: int | None = None,
-             backend: str = "paddle", batch_size: int = 32, record: bool = True, device: str | None = None,
-             threads: int = 2) -> EvalResult:
+             backend: str = "paddle", batch_size: int = 32, record: bool = True, device=None,
+             threads: int = 2, reuse: bool = False) -> EvalResult:
     """Evaluate; for an INT8 artifact also its FP32 source and the top-1 agreement between them.
 
     With ``device`` the ``.nb`` runs there (inputs preprocessed here, pushed as one tensor file, outputs
-    pulled) and ``backend`` names the host engine reported beside it."""
+    pulled; a name for ``on_device.open_device`` or an open Device) and ``backend`` names the host engine
+    reported beside it. ``reuse``: return the result stored
+    for the same images, engine and device instead of measuring again."""
     import numpy as np
     from toolkit.errors import MliteError
     model_dir = Path(model_dir)
@@ -74,6 +76,10 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
         if limit < len(images):
             images = images.subset(limit)
     listing = "\n".join(f"{f.relative_to(images.root)} {lab}" for f, lab in zip(images.files, images.labels))
+    if reuse and m is not None:
+        stored = _stored(m, hashlib.sha256(listing.encode()).hexdigest(), backend, device)
+        if stored is not None:
+            return stored
     t0 = time.perf_counter()
     on_device = None
     if device is not None:
@@ -111,6 +117,24 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
             res.warnings.append(f"result not stored in {str(model_dir / 'manifest.json')!r}: "
                                 f"{e.strerror or e} (the numbers above are complete)")
     return res
+
+
+def _stored(m, data_sha: str, backend: str, device) -> EvalResult | None:
+    """The manifest's result for these images: on ``device`` (its serial), else by the host ``backend``."""
+    if device is not None and not isinstance(device, str):
+        device = "local" if device.kind == "local" else device.serial
+    serial = None if device is None else device.removeprefix("adb:").removeprefix("ssh:")
+    for e in reversed(m.extra.get("eval", [])):
+        on = (e.get("device") or {}).get("serial")
+        if e.get("data_sha256") != data_sha or (on is None) != (serial is None):
+            continue
+        if (serial is not None and (on == serial or (serial == "local" and e.get("device", {}).get("kind") == "local"))) \
+                or (serial is None and e.get("backend") == backend):
+            try:
+                return EvalResult(**e)
+            except TypeError:          # written by another version: measure again
+                return None
+    return None
 
 
 def _record(model_dir: Path, m, res: EvalResult) -> None:

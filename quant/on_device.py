@@ -34,12 +34,15 @@ def open_device(spec: str):
     return adb.resolve([serial])[0]
 
 
-def device_logits(model_dir: Path, spec: str, images: data.ImageSet, batch_size: int, threads: int) -> DeviceLogits:
+def device_logits(model_dir: Path, spec, images: data.ImageSet, batch_size: int, threads: int) -> DeviceLogits:
+    """``spec``: a device name for ``open_device`` or an open Device."""
     import numpy as np
     from toolkit import device_exec, runners
     from toolkit.push import check_target, find_model
     model = find_model(model_dir)
-    dev = open_device(spec)
+    dev = open_device(spec) if isinstance(spec, str) else spec
+    if not isinstance(spec, str):
+        spec = "local" if dev.kind == "local" else dev.serial
     info = dev.info()
     if spec == "local":
         found = runners.host_arm_runner()

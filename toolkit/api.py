@@ -79,12 +79,12 @@ def quantize(model_dir: Path | str, out: Path | str | None = None, target: str =
 
 
 def evaluate(model_dir: Path | str, data: Path | str, labels: Path | str | None = None, limit: int | None = None,
-             backend: str = "paddle", device: str | None = None, threads: int = 2):
+             backend: str = "paddle", device: str | None = None, threads: int = 2, reuse: bool = False):
     """Top-1/top-5 on the host (INT8 via Paddle's executor or ONNX Runtime, never Lite x86), or with
     ``device`` (adb serial, ``adb:SERIAL`` or ``local``) of the ``.nb`` on the device's Paddle Lite runtime."""
     from quant.evaluate import evaluate as run
     return run(Path(model_dir), Path(data), Path(labels) if labels else None, limit, backend, device=device,
-               threads=threads)
+               threads=threads, reuse=reuse)
 
 
 def devices(ssh: list[str] | None = None, identity: Path | str | None = None,
@@ -167,3 +167,24 @@ def report(inputs: list[Path | str], fmt: str = "md", reference: bool = False, p
         plots.save(rep.tables, Path(plot), plot_threads)
     png = plots.figure(rep.tables, plot_threads) if fmt == "html" else None
     return rep_mod.render(rep, fmt, png)
+
+
+def study(data: Path | str, models: str | None = None, family: str | None = None, preset: str | None = None,
+          device: str = "local", val: Path | str | None = None, val_split: float = 0.2, epochs: int = 5,
+          image_size: int = 224, precisions: list[str] | None = None, backends: list[str] | None = None,
+          threads: list[int] | None = None, warmup: int = 10, repeats: int = 30, lr: float = 0.05,
+          batch_size: int = 32, seed: int = 0, weights: str = "pretrained", identity: Path | str | None = None,
+          ssh_config: Path | str | None = None, out: Path | str = "mlite_study", progress: bool = True):
+    """Fine-tune, export, quantize and measure several models on the user's data and device; writes
+    OUT/study.{md,csv,json,html,png} and returns the StudyResult."""
+    from .study import StudyConfig, select, study as run
+    from .study_report import write_all
+    cfg = StudyConfig(data=Path(data), models=select(models, family, preset), device=device,
+                      val=Path(val) if val else None, val_split=val_split, epochs=epochs, image_size=image_size,
+                      precisions=precisions or ["fp32"], backends=backends or ["lite"], threads=threads or [1, 2, 4],
+                      warmup=warmup, repeats=repeats, lr=lr, batch_size=batch_size, seed=seed, weights=weights,
+                      identity=Path(identity) if identity else None, ssh_config=Path(ssh_config) if ssh_config else None,
+                      out=Path(out), progress=progress)
+    res = run(cfg)
+    res.files = write_all(res, cfg.out)
+    return res

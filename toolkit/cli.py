@@ -300,6 +300,12 @@ def _ssh_options(f):
                         help="An ARM Linux board over SSH (repeatable); host keys must be known.")(f)
 
 
+def _ssh_options_for_device(f):
+    """--identity / --ssh-config for a --device ssh:USER@HOST."""
+    f = click.option("--ssh-config", type=click.Path(), help="OpenSSH client config (ssh -F) for ssh: devices.")(f)
+    return click.option("--identity", type=click.Path(), help="Private key (ssh -i) for ssh: devices.")(f)
+
+
 def _where_flag(use_adb: bool, ssh: tuple, extra: str = "") -> None:
     from .errors import MliteError
     if use_adb == bool(ssh):
@@ -427,6 +433,58 @@ def bench(use_local, model_dir, backends, threads, warmup, repeats, rounds, as_j
         click.echo("host speed drift during each run (reference kernel, slowest / fastest block): " + ", ".join(drift))
     for w in res.warnings:
         click.echo(f"mlite: warning: {w}", err=True)
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(), help="Labelled images: one sub-folder per class.")
+@click.option("--val", type=click.Path(), help="Validation images (same class folders); default: --val-split of --data.")
+@click.option("--val-split", default=0.2, show_default=True, help="Share of --data held out per class for validation.")
+@click.option("--models", help="Comma-separated zoo names.")
+@click.option("--family", help="All models of a family.")
+@click.option("--preset", help="blog: the 11 models of the lightweight-network study (ShuffleNetV2, MobileNetV2, "
+              "GhostNet at 3 widths, MobileNetV3 small/large).")
+@click.option("--device", default="local", show_default=True, help="local | adb:SERIAL | ssh:USER@HOST[:PORT].")
+@_ssh_options_for_device
+@click.option("--epochs", default=5, show_default=True)
+@click.option("--image-size", default=224, show_default=True, help="Square input size (fine-tune and export).")
+@click.option("--precision", "precisions", default="fp32", show_default=True, help="fp32,int8.")
+@click.option("--backends", default="lite", show_default=True, help="Runtimes on the device.")
+@click.option("--threads", default="1,2,4", show_default=True)
+@click.option("--warmup", default=10, show_default=True)
+@click.option("--repeats", default=30, show_default=True)
+@click.option("--lr", default=0.05, show_default=True, help="Fine-tune learning rate (momentum SGD, cosine decay).")
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--weights", default="pretrained", show_default=True,
+              help="pretrained (ImageNet backbone; from scratch when unavailable, recorded) | random (from scratch).")
+@click.option("--out", default="mlite_study", show_default=True, type=click.Path())
+@click.option("--format", "fmt", default="md", show_default=True, help="What to print: md | csv | json | html.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the study's JSON).")
+@handle_errors
+def study(data, val, val_split, models, family, preset, device, identity, ssh_config, epochs, image_size, precisions,
+          backends, threads, warmup, repeats, lr, batch_size, weights, out, fmt, as_json) -> None:
+    """Which mobile net is best on my data and my device: fine-tune each model, export (+INT8), measure top-1,
+    FLOPs, parameters, memory, size, latency and training time; one table and an accuracy-vs-latency plot."""
+    from . import api
+    from .study_report import as_dict, render
+    res = api.study(data, models=models, family=family, preset=preset, device=device, val=val, val_split=val_split,
+                    epochs=epochs, image_size=image_size, precisions=_words(precisions), backends=_words(backends),
+                    threads=_int_list(threads, "--threads"), warmup=warmup, repeats=repeats, lr=lr,
+                    batch_size=batch_size, weights=weights, identity=identity, ssh_config=ssh_config, out=out,
+                    progress=not as_json)
+    failed = [r for r in res.rows if r.error]
+    if as_json:
+        _print_json(as_dict(res))
+    else:
+        click.echo(render(res, fmt), nl=False)
+        click.echo(f"files: {', '.join(res.files.values())}")
+    if failed:
+        click.echo(f"mlite: error: {len({r.model for r in failed})} of {len({r.model for r in res.rows})} model(s) "
+                   "failed: " + ", ".join(sorted({r.model for r in failed})), err=True)
+        sys.exit(1)
+
+
+def _words(value: str) -> list[str]:
+    return [w.strip() for w in value.split(",") if w.strip()]
 
 
 @main.command(name="run")

@@ -157,3 +157,53 @@ def test_board_lost_mid_run_gives_one_line_and_records_nothing(digits_export, tm
     p = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert_one_line_error(p, f"the connection to {b.target} was lost")
     assert set(_bench_files(model_dir)) == before
+
+
+STUDY_MODELS = "MobileNetV3_small_x0_35,ShuffleNetV2_x0_25,MobileNetV2_x0_25"
+
+
+def test_study_on_the_board_fills_every_column_and_reruns_from_cache(board, digits, tmp_path, mlite_home):
+    """`mlite study` on digits (32x32, 3 models, 2 epochs, FP32+INT8) against the SSH board: one pretrained
+    start (served by a mirror), two from scratch (no weights: said), top-1 on host and board runtime."""
+    from tests.fixtures.http_mirror import save_state, serve_directory
+    from toolkit import zoo
+    spec = zoo.get("MobileNetV3_small_x0_35")
+    site = tmp_path / "site"
+    save_state(spec.module, spec.arch, site / "dygraph/legendary_models/MobileNetV3_small_x0_35_pretrained.pdparams")
+    out = tmp_path / "study"
+    args = ["study", "--data", digits.train, "--models", STUDY_MODELS, "--epochs", 2, "--image-size", 32,
+            "--precision", "fp32,int8", "--device", f"ssh:{board.target}", "--ssh-config", board.config,
+            "--threads", "1,2", "--warmup", 1, "--repeats", 3, "--out", out]
+    with serve_directory(site) as url:
+        p = run_mlite(*args, env={"MLITE_WEIGHTS_MIRROR": url}, timeout=1800)
+        assert p.returncode == 0, p.stderr
+        assert "| model | precision | top-1 % | top-1 on device % |" in p.stdout and "Pareto front" in p.stdout
+        res = json.loads((out / "study.json").read_text())
+        assert res["emulated"] and res["device"]["kind"] == "ssh" and res["split"]["val_images"] > 200
+        rows = res["rows"]
+        assert [(r["model"], r["precision"]) for r in rows] == [(m, p) for m in STUDY_MODELS.split(",")
+                                                                  for p in ("fp32", "int8")]
+        for r in rows:
+            assert r["error"] is None
+            for k in ("top1", "device_top1", "flops_g", "params_m", "activation_peak_mb", "peak_rss_mb", "size_mb",
+                      "train_s", "init"):
+                assert r[k] is not None, (r["model"], r["precision"], k)
+            assert set(r["latency_ms"]) == {"lite"} and set(r["latency_ms"]["lite"]) == {"1", "2"}
+            assert 0.1 < r["device_top1"] <= 1 and abs(r["device_top1"] - r["top1"]) <= 0.02
+        by = {(r["model"], r["precision"]): r for r in rows}
+        assert by[("MobileNetV3_small_x0_35", "fp32")]["init"] == "pretrained"
+        assert by[("ShuffleNetV2_x0_25", "fp32")]["init"] == "scratch"
+        assert "pretrained weights unavailable" in by[("ShuffleNetV2_x0_25", "fp32")]["init_note"]
+        for m in STUDY_MODELS.split(","):
+            assert by[(m, "int8")]["size_mb"] < by[(m, "fp32")]["size_mb"] / 1.5
+        assert res["pareto"] and (out / "study.png").stat().st_size > 10_000
+        assert "<img" in (out / "study.html").read_text() and len((out / "study.csv").read_text().splitlines()) == 7
+        # rerun: every stage comes from the cache (no training, no new measurement)
+        bench = sorted(out.rglob("bench/*.json"))
+        stamp = [(f, f.stat().st_mtime_ns) for f in out.rglob("finetune.json")]
+        t0 = time.monotonic()
+        again = run_mlite(*args, "--json", env={"MLITE_WEIGHTS_MIRROR": url}, timeout=900)
+        assert again.returncode == 0, again.stderr
+    assert sorted(out.rglob("bench/*.json")) == bench and all(f.stat().st_mtime_ns == t for f, t in stamp)
+    assert [r["latency_ms"] for r in json.loads(again.stdout)["rows"]] == [r["latency_ms"] for r in rows]
+    assert time.monotonic() - t0 < 120
