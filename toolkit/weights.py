@@ -54,6 +54,8 @@ class Weights:
 def pretrained_url(spec: ModelSpec) -> str:
     """PaddleClas's URL for the spec's weights (SSLD ones where the name says so)."""
     import importlib
+    from .paddle_env import import_paddle
+    import_paddle()               # paddleclas imports paddle: quiet settings first
     urls = importlib.import_module(spec.module).MODEL_URLS
     url = urls[spec.arch]
     if spec.ssld and "_ssld" not in url:
