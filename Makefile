@@ -19,6 +19,8 @@ for c in "$$(command -v python3.10 2>/dev/null)" $$(ls -d "$$(pyenv root 2>/dev/
 done; exit 1
 endef
 
+# pnnx (ncnn's converter): its wheel carries a standalone binary; its Python side wants torch, which we never use.
+PNNX_VERSION := 20261020
 $(STAMP): requirements.lock pyproject.toml
 	@if ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then \
 	  py=$$( $(find_python310) ) || { echo "make install: Python 3.10 not found (needed: paddlelite has cp310 wheels only); install it, e.g. 'pyenv install 3.10.13', then rerun" >&2; exit 1; }; \
@@ -27,6 +29,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --upgrade pip 2>&1 | $(PIPFILTER)
 	$(PY) -m pip install -q -r requirements.lock 2>&1 | $(PIPFILTER)
 	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(PIPFILTER)
+	$(PY) -m pip install -q --no-deps pnnx==$(PNNX_VERSION) 2>&1 | $(PIPFILTER)
 	@touch $(STAMP)
 
 # Debian packages: the real adb client; JUnit 4 and a JDK for the Android app's pure-Java tests.
@@ -66,7 +69,7 @@ android-test: system-packages
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-bench: install arm-prereqs
+bench: install arm-prereqs board-root
 	$(PY) -m benchmarks.cli_startup
 	$(PY) -m benchmarks.export_fp32
 	$(PY) -m benchmarks.int8
@@ -74,6 +77,7 @@ bench: install arm-prereqs
 	$(PY) -m benchmarks.devices
 	$(PY) -m benchmarks.ssld
 	$(PY) -m benchmarks.arm
+	$(PY) -m benchmarks.study
 
 clean:
 	rm -rf $(DEMO_OUT) mlite_out .pytest_cache build
@@ -132,8 +136,9 @@ $(ARM_RUNNER): runners/arm/mlite_arm_runner.cc $(ARM_LIB) | arm-tools
 # The tests' "ARM Linux board": an arm64 Debian userland with OpenSSH, from Debian's arm64 packages (seconds;
 # needs root). The SSH tests run its sshd in a chroot through qemu-user; without root they skip and say why.
 BOARD_ROOT := build/board/root
-board-root:
-	@runners/board/build-root.sh $(BOARD_ROOT) || echo "make test: no arm64 board root (see above): the SSH board tests will skip"
+NCNN_VERSION := $(shell sed -n 's/^ncnn==//p' requirements.lock)
+board-root: install
+	@NCNN_VERSION=$(NCNN_VERSION) runners/board/build-root.sh $(BOARD_ROOT) "$(PY) -m pip" || echo "make test: no arm64 board root (see above): the SSH board tests will skip"
 
 # What the ARM tests need; without root they skip and say why (pytest -ra lists the reasons).
 arm-prereqs:

@@ -41,7 +41,7 @@ class ExportOutcome:
 
 def export(model: str, weights: str = "pretrained", target: str = "arm", onnx: bool = False,
            out: Path | str = "mlite_out", seed: int = 0, image_size: int = 224, num_classes: int | None = None,
-           int8: Int8Options | None = None, progress: bool = True) -> ExportOutcome:
+           int8: Int8Options | None = None, progress: bool = True, ncnn: bool = False) -> ExportOutcome:
     """Export a zoo model to Paddle inference, Paddle Lite ``.nb`` and optionally ONNX; then INT8 if asked.
 
     An INT8 zoo name (``..._int8``) means: its FP32 weights, then INT8.
@@ -57,8 +57,8 @@ def export(model: str, weights: str = "pretrained", target: str = "arm", onnx: b
         check_target(target)
     base = spec.name.removesuffix("_int8") if spec.int8 else spec.name
     # INT8 .nb files are ARM; the FP32 step then builds its .nb for ARM too.
-    fp32 = run(ExportConfig(model=base, weights=weights, target=target, onnx=onnx, out=Path(out), seed=seed,
-                            image_size=image_size, num_classes=num_classes, progress=progress))
+    fp32 = run(ExportConfig(model=base, weights=weights, target=target, onnx=onnx or ncnn, ncnn=ncnn, out=Path(out),
+                            seed=seed, image_size=image_size, num_classes=num_classes, progress=progress))
     outcome = ExportOutcome(fp32)
     if int8 is not None:
         outcome.int8 = quantize(fp32.directory, out=Path(out), target=target, onnx=onnx, options=int8,
@@ -120,7 +120,7 @@ def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[
          warmup: int = 10, repeats: int = 30, power_mode: int = 0, runner: Path | str | None = None,
          remote_dir: str | None = None, cooldown: float = 0.0, timeout: float = 300.0, keep: bool = False,
          progress: bool = True, ssh: list[str] | None = None, identity: Path | str | None = None,
-         ssh_config: Path | str | None = None):
+         ssh_config: Path | str | None = None, backend: str = "lite"):
     """Benchmark a model on adb devices or SSH boards; returns one DeviceRun per device."""
     from .devices.select import Where
     from .push import PushConfig, push as run
@@ -128,7 +128,8 @@ def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[
                   ssh_config=Path(ssh_config) if ssh_config else None)
     return run(PushConfig(model_dir=Path(model_dir), where=where, threads=threads or [1, 2, 4], warmup=warmup,
                           repeats=repeats, power_mode=power_mode, runner=Path(runner) if runner else None,
-                          remote_dir=remote_dir, cooldown=cooldown, timeout=timeout, keep=keep, progress=progress))
+                          remote_dir=remote_dir, cooldown=cooldown, timeout=timeout, keep=keep, progress=progress,
+                          backend=backend))
 
 
 def bench_local(model_dir: Path | str, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,

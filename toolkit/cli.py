@@ -191,6 +191,7 @@ def int8_options(f):
               help="pretrained (download PaddleClas weights) | random (seeded; latency/size only) | PATH.pdparams")
 @click.option("--target", default="arm", show_default=True, help="Paddle Lite target: arm | x86.")
 @click.option("--onnx", is_flag=True, help="Also write NAME.onnx (paddle2onnx + onnxsim).")
+@click.option("--ncnn", is_flag=True, help="Also write NAME.ncnn.param/.bin (pnnx from the ONNX; FP32), parity-checked.")
 @click.option("--int8", "int8", is_flag=True, help="Also quantize to INT8 with PaddleSlim (writes OUT/NAME_int8/).")
 @int8_options
 @click.option("--image-size", default=224, show_default=True, help="Square input size.")
@@ -199,7 +200,7 @@ def int8_options(f):
 @click.option("--seed", default=0, show_default=True, help="Seed for random weights.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the manifests).")
 @handle_errors
-def export(model, weights, target, onnx, int8, calib, calib_size, algo, batch_size, qat, train, epochs, lr,
+def export(model, weights, target, onnx, ncnn, int8, calib, calib_size, algo, batch_size, qat, train, epochs, lr,
            image_size, num_classes, out, seed, as_json) -> None:
     """Export a zoo model to Paddle inference, Paddle Lite .nb and (with --onnx) ONNX; --int8 quantizes."""
     from . import api
@@ -210,7 +211,7 @@ def export(model, weights, target, onnx, int8, calib, calib_size, algo, batch_si
         from .errors import MliteError
         raise MliteError("--calib/--qat/--train only apply with --int8")
     res = api.export(model=model, weights=weights, target=target, onnx=onnx, out=out, seed=seed,
-                     image_size=image_size, num_classes=num_classes, int8=opts, progress=not as_json)
+                     image_size=image_size, num_classes=num_classes, int8=opts, progress=not as_json, ncnn=ncnn)
     if as_json:
         _print_json(res.to_dict())
         return
@@ -370,6 +371,8 @@ def _print_bench_rows(results) -> None:
 @click.option("--repeats", default=30, show_default=True)
 @click.option("--power-mode", default=0, show_default=True, help="Paddle Lite power mode (0 = high performance).")
 @click.option("--runner", type=click.Path(), help="benchmark_bin for the device (default: MLITE_RUNNER, cache, or mlite-runner on x86).")
+@click.option("--backend", default="lite", show_default=True,
+              help="lite (the .nb on Paddle Lite) | ncnn (the export's ncnn files; boards with python3 + ncnn).")
 @click.option("--remote-dir", help="Device directory (default /data/local/tmp/mlite).")
 @click.option("--cooldown", default=0.0, show_default=True, help="Seconds to rest between runs (thermal).")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds allowed per runner run.")
@@ -377,7 +380,7 @@ def _print_bench_rows(results) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup, repeats, power_mode, runner,
-         remote_dir, cooldown, timeout, keep, as_json) -> None:
+         backend, remote_dir, cooldown, timeout, keep, as_json) -> None:
     """Push a .nb and the runner to phones (adb) or boards (ssh), benchmark at each thread count, collect."""
     from . import api
     from .errors import MliteError
@@ -385,7 +388,7 @@ def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup
     runs = api.push(model_dir, serials=list(serials) or None, threads=_int_list(threads, "--threads"), warmup=warmup,
                     repeats=repeats, power_mode=power_mode, runner=runner, remote_dir=remote_dir, cooldown=cooldown,
                     timeout=timeout, keep=keep, progress=not as_json, ssh=list(ssh) or None, identity=identity,
-                    ssh_config=ssh_config)
+                    ssh_config=ssh_config, backend=backend)
     failed = [r for r in runs if r.error]
     if as_json:
         _print_json([r.to_dict() for r in runs])

@@ -60,13 +60,18 @@ class Workspace:
         return remote
 
 
-def run(dev: Device, remote_runner: str, rs: RunnerSettings, timeout: float,
+def launcher(remote_runner: str | list[str]) -> list[str]:
+    """The argv prefix that starts a runner: a binary's path, or e.g. ``["python3", "/tmp/mlite/runner.py"]``."""
+    return [remote_runner] if isinstance(remote_runner, str) else list(remote_runner)
+
+
+def run(dev: Device, remote_runner: str | list[str], rs: RunnerSettings, timeout: float,
         extra: list[str] = ()) -> tuple[Perf, RunnerMeta]:
     """Run the runner once; its Perf block and what it says about itself. RunnerError on failure."""
     try:
-        r = dev.shell([remote_runner, *rs.argv(), *extra], timeout=timeout)
+        r = dev.shell([*launcher(remote_runner), *rs.argv(), *extra], timeout=timeout)
     except subprocess.TimeoutExpired:
-        dev.kill(remote_runner)
+        dev.kill(launcher(remote_runner)[-1])
         raise RunnerError(f"runner exceeded --timeout {timeout:g} s at {rs.threads} thread(s); "
                           "raise --timeout or lower --repeats") from None
     if r.code != 0:
@@ -77,12 +82,12 @@ def run(dev: Device, remote_runner: str, rs: RunnerSettings, timeout: float,
     return parse_output(r.output), runners.parse_meta(r.output)
 
 
-def probe(dev: Device, remote_runner: str, timeout: float = 60) -> RunnerMeta:
+def probe(dev: Device, remote_runner: str | list[str], timeout: float = 60) -> RunnerMeta:
     """``runner --version`` on the device (benchmark_bin may not answer it: then an empty RunnerMeta)."""
     try:
-        r = dev.shell([remote_runner, "--version"], timeout=min(timeout, 60))
+        r = dev.shell([*launcher(remote_runner), "--version"], timeout=min(timeout, 60))
     except subprocess.TimeoutExpired:
-        dev.kill(remote_runner)
+        dev.kill(launcher(remote_runner)[-1])
         return RunnerMeta()
     return runners.parse_meta(r.output) if r.code == 0 else RunnerMeta()
 
@@ -94,8 +99,8 @@ class TensorRun:
     meta: RunnerMeta
 
 
-def infer(ws: Workspace, remote_runner: str, remote_model: str, x, threads: int = 1,
-          timeout: float = 600, chunk: int = 256) -> TensorRun:
+def infer(ws: Workspace, remote_runner: str | list[str], remote_model: str, x, threads: int = 1,
+          timeout: float = 600, chunk: int = 256, backend: str = "arm") -> TensorRun:
     """Run N inputs (NCHW float32, N = len(x)) through the runner's batch mode, ``chunk`` per call."""
     import numpy as np
     x = np.ascontiguousarray(x, dtype="<f4")
@@ -108,7 +113,7 @@ def infer(ws: Workspace, remote_runner: str, remote_model: str, x, threads: int 
             tag = hashlib.sha256(part.tobytes()).hexdigest()[:12]
             remote_in = ws.put(local_in, f"in-{tag}.f32")
             remote_out = ws.scratch(f"out-{tag}.f32")
-            rs = RunnerSettings(remote_model, (1, *x.shape[1:]), "arm", threads, warmup=0, repeats=len(part))
+            rs = RunnerSettings(remote_model, (1, *x.shape[1:]), backend, threads, warmup=0, repeats=len(part))
             perf, meta = run(ws.dev, remote_runner, rs, timeout,
                              [f"--input_file={remote_in}", f"--output_file={remote_out}", f"--batch={len(part)}"])
             ws.dev.pull(remote_out, local_out)

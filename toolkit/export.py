@@ -22,6 +22,7 @@ class ExportConfig:
     weights: str = "pretrained"       # pretrained | random | PATH
     target: str = "arm"
     onnx: bool = False
+    ncnn: bool = False                # also ncnn .param/.bin (from the ONNX, by pnnx); implies onnx
     out: Path = Path("mlite_out")
     seed: int = 0
     image_size: int = 224             # square input; preprocessing follows PaddleClas's 256/224 ratio
@@ -83,7 +84,9 @@ def export(cfg: ExportConfig) -> ExportResult:
     target = lite.get_target(cfg.target)
     out_root = ensure_writable_dir(Path(cfg.out))
     final = out_root / spec.name
-    n_steps = 3 + int(cfg.onnx) + int(cfg.verify)
+    if cfg.ncnn:
+        cfg.onnx = True
+    n_steps = 3 + int(cfg.onnx) + int(cfg.ncnn) + int(cfg.verify)
     with Steps(f"export {spec.name}", n_steps, show=cfg.progress) as steps:
         with steps.step("weights"):
             weights = weights_mod.resolve(spec, cfg.weights, cfg.seed, progress=steps.bar)
@@ -93,6 +96,9 @@ def export(cfg: ExportConfig) -> ExportResult:
                     "num_classes": cfg.num_classes, "tools": tool_versions()}
         if cfg.verify and not target.runs_on_host:
             settings["verify_engine"] = parity.arm_engine()
+        if cfg.ncnn:                  # only then: existing exports keep their keys
+            from converters import ncnn as ncnn_conv
+            settings["ncnn"] = {"pnnx": ncnn_conv.pnnx_version(), "ncnn": ncnn_conv.ncnn_version()}
         key = settings_key(settings)
         done = is_complete(final, key)
         if done is not None:
@@ -126,10 +132,17 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, inp
         with steps.step("onnx"):
             onnx_info = onnx_conv.to_onnx(tmp, MODEL_FILE, PARAMS_FILE, tmp / f"{spec.name}.onnx")
         arts.append(Artifact.of(tmp, f"{spec.name}.onnx", "onnx", "any"))
+    ncnn_info = None
+    if cfg.ncnn:
+        from converters import ncnn as ncnn_conv
+        with steps.step("ncnn"):
+            ncnn_info = ncnn_conv.to_ncnn(tmp / f"{spec.name}.onnx", input_shape, tmp, spec.name).to_dict()
+        arts += [Artifact.of(tmp, ncnn_info["param"], "ncnn-param", "any"),
+                 Artifact.of(tmp, ncnn_info["bin"], "ncnn-bin", "any")]
     checks = []
     if cfg.verify:
         with steps.step("parity"):
-            checks = _parity(input_shape, target, tmp, nb_name, cfg.onnx, spec.name)
+            checks = _parity(input_shape, target, tmp, nb_name, cfg.onnx, spec.name, ncnn_info)
         parity.require(checks, spec.name)
     manifest = Manifest(
         stage=STAGE, model=spec.name, key=key, settings=settings, tools=settings["tools"], artifacts=arts,
@@ -138,6 +151,7 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, inp
                "input_shape": list(input_shape), "num_classes": num_classes,
                "preprocess": Preprocess.for_input_size(input_shape[-1]).to_dict(),
                "compat_fixes": opt.compat_fixes, "graph_simplified": opt.simplified, "onnx": onnx_info,
+               "ncnn": ncnn_info,
                "parity": [c.to_dict() for c in checks], "verified_on": _verified_on(checks, target),
                "timings_s": dict(steps.timings)})
     manifest.write(tmp)
@@ -157,9 +171,12 @@ def _verified_on(checks: list, target) -> dict:
             "of the model was checked, the ARM .nb itself was not executed"}
 
 
-def _parity(input_shape, target, tmp: Path, nb_name: str, with_onnx: bool, name: str) -> list:
-    """Compare the .nb (on ARM kernels when this host can run them, else a throw-away x86 twin) and
-    ONNX Runtime with Paddle."""
+NCNN_TOLERANCE = 1e-3      # of the output's scale (ncnn's kernels reorder sums more than Lite's)
+
+
+def _parity(input_shape, target, tmp: Path, nb_name: str, with_onnx: bool, name: str, ncnn_info=None) -> list:
+    """Compare the .nb (on ARM kernels when this host can run them, else a throw-away x86 twin), ONNX
+    Runtime and ncnn (FP32 arithmetic) with Paddle."""
     from converters import lite
     from . import device_exec, parity
     x = parity.fixed_input(input_shape)
@@ -178,4 +195,8 @@ def _parity(input_shape, target, tmp: Path, nb_name: str, with_onnx: bool, name:
     if with_onnx:
         from converters import onnx as onnx_conv
         checks.append(parity.compare("onnxruntime", ref, onnx_conv.run_onnxruntime(tmp / f"{name}.onnx", x)))
+    if ncnn_info:
+        from converters import ncnn as ncnn_conv
+        out = ncnn_conv.run_on_host(tmp / ncnn_info["param"], x).reshape(ref.shape)
+        checks.append(parity.compare(f"ncnn {ncnn_conv.ncnn_version()} (fp32)", ref, out, tolerance=NCNN_TOLERANCE))
     return checks

@@ -14,7 +14,9 @@ from .device_exec import run as run_runner
 from .push import _store
 
 # backend -> (artifact format in the manifest, runner --backend)
-BACKENDS = {"lite": ("paddle-lite-nb", "x86"), "onnxruntime": ("onnx", "onnxruntime")}
+BACKENDS = {"lite": ("paddle-lite-nb", "x86"), "onnxruntime": ("onnx", "onnxruntime"), "ncnn": ("ncnn-param", "ncnn")}
+HINTS = {"lite": ("x86 .nb", "export with --target x86 (Paddle Lite's x86 .nb runs here)"),
+         "onnxruntime": (".onnx", "export with --onnx"), "ncnn": ("ncnn .param/.bin", "export with --ncnn")}
 # Above this, medians of separate runs will not agree within 5%: say so.
 NOISY = 0.05
 
@@ -34,17 +36,31 @@ class LocalBench:
 
 def _artifact(model_dir: Path, m, backend: str) -> Path:
     fmt, _ = BACKENDS[backend]
-    arts = [a for a in m.artifacts if a.format in (fmt, "onnx-qdq")] if m else []
+    formats = (fmt, "onnx-qdq") if backend == "onnxruntime" else (fmt,)
+    arts = [a for a in m.artifacts if a.format in formats] if m else []
     if backend == "lite":
         arts = [a for a in arts if a.target == "x86"]
     if not arts:
-        hint = ("export with --target x86 (Paddle Lite's x86 .nb runs here)" if backend == "lite"
-                else "export with --onnx")
-        raise MliteError(f"{str(model_dir)!r} has no {'x86 .nb' if backend == 'lite' else '.onnx'} for backend "
-                         f"{backend}: {hint}")
+        what, hint = HINTS[backend]
+        raise MliteError(f"{str(model_dir)!r} has no {what} for backend {backend}: {hint}")
     if backend == "lite" and m.to_dict().get("precision") == "int8":
         raise MliteError("Paddle Lite's x86 INT8 kernels return wrong values; bench INT8 with --backend onnxruntime")
     return model_dir / arts[0].path
+
+
+def companions(model_file: Path) -> list[Path]:
+    """The files a model needs: an ncnn ``.param`` also its ``.bin``."""
+    model_file = Path(model_file)
+    if model_file.suffix == ".param":
+        return [model_file, model_file.with_suffix(".bin")]
+    return [model_file]
+
+
+def model_sha(model_file: Path) -> str:
+    """sha256 of the model (of its files' hashes for several files)."""
+    import hashlib
+    shas = [sha256_file(f) for f in companions(model_file)]
+    return shas[0] if len(shas) == 1 else hashlib.sha256("".join(shas).encode()).hexdigest()
 
 
 def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,
@@ -68,7 +84,7 @@ def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup
         raise MliteError(f"{str(model_dir)!r} has no manifest.json: pass a directory written by 'mlite export'")
     md = m.to_dict()
     files = {b: _artifact(model_dir, m, b) for b in backends}
-    file_sha = {b: sha256_file(f) for b, f in files.items()}
+    file_sha = {b: model_sha(f) for b, f in files.items()}
     dev = LocalDevice()
     info = dev.info()
     runner = Path(sys.executable).parent / "mlite-runner"
@@ -117,7 +133,7 @@ def _result(md, info, file: Path, backend: str, threads: int, warmup: int, repea
     return BenchResult(device=info.to_dict(), model=md["model"], model_file=file.name,
                        precision=precision_label(md), weights=md["weights"]["label"], backend=backend,
                        threads=threads, warmup=warmup, repeats=repeats * len(rounds), power_mode=0,
-                       perf=perf.to_dict(), storage_bytes=file.stat().st_size,
+                       perf=perf.to_dict(), storage_bytes=sum(f.stat().st_size for f in companions(file)),
                        runner={"path": str(runner), "sha256": runner_sha, "version": version},
                        timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                        settings=settings, key=key)

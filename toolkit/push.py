@@ -34,6 +34,7 @@ class PushConfig:
     keep: bool = False
     progress: bool = True
     resume: bool = False          # skip thread counts whose identical result is already stored
+    backend: str = "lite"         # lite (the .nb on Paddle Lite) | ncnn (the export's ncnn files, boards' python3)
 
 
 @dataclass
@@ -85,6 +86,8 @@ def find_model(model_dir: Path) -> Model:
 
 def validate_settings(cfg: PushConfig) -> None:
     cfg.where.validate()
+    if cfg.backend not in ("lite", "ncnn"):
+        raise MliteError(f"--backend {cfg.backend!r}: choose lite (Paddle Lite .nb) or ncnn (the export's ncnn files)")
     if not cfg.threads or any(t < 1 or t > 64 for t in cfg.threads):
         raise MliteError(f"--threads {cfg.threads}: give thread counts between 1 and 64, e.g. --threads 1,2,4")
     if cfg.warmup < 0 or cfg.repeats < 1:
@@ -113,8 +116,59 @@ def check_target(model: Model, info: DeviceInfo) -> None:
                          "export with --target arm (the default)")
 
 
-def bench_device(dev: Device, model: Model, cfg: PushConfig, out_dir: Path, on_run=None) -> DeviceRun:
-    """Benchmark one model on one device, one thread count at a time."""
+@dataclass
+class NcnnModel:
+    name: str
+    param: Path
+    bin: Path
+    precision: str
+    weights: str
+    input_shape: tuple[int, ...]
+    sha256: str                   # of both files
+
+
+def find_ncnn(model_dir: Path) -> NcnnModel:
+    """The ncnn files of an export made with --ncnn (checked against the manifest)."""
+    from .local_bench import model_sha
+    model_dir = Path(model_dir)
+    m = read_manifest(model_dir)
+    md = m.to_dict() if m else {}
+    art = next((a for a in m.artifacts if a.format == "ncnn-param"), None) if m else None
+    if art is None:
+        raise MliteError(f"{str(model_dir)!r} has no ncnn model: export it with --ncnn (FP32 only: ncnn's INT8 "
+                         "needs its own calibration tools)")
+    param = model_dir / art.path
+    for a in m.artifacts:
+        if a.format in ("ncnn-param", "ncnn-bin") and a.sha256 and sha256_file(model_dir / a.path) != a.sha256:
+            raise CorruptFile(f"{str(model_dir / a.path)!r} is not the file its manifest records: re-export it")
+    return NcnnModel(md["model"], param, param.with_suffix(".bin"), precision_label(md),
+                     md.get("weights", {}).get("label", "unknown weights"),
+                     tuple(md.get("input_shape", (1, 3, 224, 224))), model_sha(param))
+
+
+def ncnn_plan(dev: Device, ws, model: NcnnModel, info: DeviceInfo):
+    """(launcher, remote model, runner path, runner sha, engine) for ncnn: our runner script, run by the
+    device's python3 with its ncnn package."""
+    from . import runner as runner_mod
+    from .devices import DeviceError
+    check = dev.shell(["python3", "-c", "import ncnn, numpy; print('ncnn', ncnn.__version__)"], timeout=120)
+    if check.code != 0:
+        hint = ("phones have no python3: ncnn runs on boards (--ssh) and on this host (mlite bench --local)"
+                if dev.kind == "adb" else "install them on the board: pip3 install numpy ncnn")
+        raise DeviceError(f"--backend ncnn needs python3 with numpy and ncnn on {info.serial} "
+                          f"({check.output.strip().splitlines()[-1] if check.output.strip() else 'no python3'}): {hint}")
+    script = Path(runner_mod.__file__)
+    sha = sha256_file(script)
+    launch = ["python3", ws.put(script, "mlite-runner.py", sha)]
+    remote = ws.put(model.param, model.name + ".ncnn.param")
+    ws.put(model.bin, model.name + ".ncnn.bin")
+    return launch, remote, script, sha, check.output.strip()
+
+
+def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None) -> DeviceRun:
+    """Benchmark one model on one device, one thread count at a time (``cfg.backend``: lite or ncnn)."""
+    if isinstance(model, NcnnModel):
+        return _bench_ncnn(dev, model, cfg, out_dir, on_run)
     info = dev.info()
     run = DeviceRun(info)
     check_target(model, info)
@@ -168,6 +222,41 @@ def bench_device(dev: Device, model: Model, cfg: PushConfig, out_dir: Path, on_r
     return run
 
 
+def _bench_ncnn(dev: Device, model: NcnnModel, cfg: PushConfig, out_dir: Path, on_run=None) -> DeviceRun:
+    info = dev.info()
+    run = DeviceRun(info)
+    remote_dir = cfg.remote_dir or dev.default_remote_dir
+    with device_exec.Workspace(dev, remote_dir, keep=cfg.keep) as ws:
+        launch, remote_model, script, runner_sha, engine = ncnn_plan(dev, ws, model, info)
+        storage = (dev.size(remote_model) or 0) + (dev.size(remote_model[:-len(".param")] + ".bin") or 0)
+        done = stored_keys(out_dir) if cfg.resume else set()
+        for i, threads in enumerate(cfg.threads):
+            key = result_key(model.sha256, info.serial, "ncnn", threads, cfg.warmup, cfg.repeats, cfg.power_mode,
+                             runner_sha)
+            if key in done:
+                run.skipped.append(threads)
+            else:
+                if i and cfg.cooldown:
+                    time.sleep(cfg.cooldown)
+                rs = RunnerSettings(remote_model, model.input_shape, "ncnn", threads, cfg.warmup, cfg.repeats,
+                                    cfg.power_mode)
+                perf, rmeta = device_exec.run(dev, launch, rs, cfg.timeout)
+                res = BenchResult(
+                    device=info.to_dict(), model=model.name, model_file=model.param.name, precision=model.precision,
+                    weights=model.weights, backend="ncnn", threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
+                    power_mode=cfg.power_mode, perf=perf.to_dict(), storage_bytes=storage,
+                    runner={"path": str(script), "sha256": runner_sha, "version": rmeta.name, "engine": engine},
+                    timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    settings={"input_shape": list(model.input_shape), "remote_dir": remote_dir,
+                              "cooldown_s": cfg.cooldown, "model_sha256": model.sha256}, key=key,
+                    emulated=bool(info.emulated))
+                run.results.append(res)
+                run.files.append(str(_store(out_dir, res)))
+            if on_run:
+                on_run()
+    return run
+
+
 def _store(out_dir: Path, res: BenchResult) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     serial = re.sub(r"[^A-Za-z0-9_.-]", "_", res.device["serial"])
@@ -181,7 +270,7 @@ def push(cfg: PushConfig) -> list[DeviceRun]:
     """Benchmark ``cfg.model_dir`` on the selected devices (in parallel, one model at a time each)."""
     from .progress import Steps
     validate_settings(cfg)
-    model = find_model(cfg.model_dir)
+    model = find_ncnn(cfg.model_dir) if cfg.backend == "ncnn" else find_model(cfg.model_dir)
     # results are the product: a directory that cannot hold them fails now, not after the runs
     out_dir = ensure_writable_dir(Path(cfg.model_dir) / "bench", "--model-dir")
     devices = cfg.where.open()

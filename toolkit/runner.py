@@ -1,9 +1,13 @@
 """`mlite-runner`: benchmark_bin's command line and output, on this host.
 
-Runs a Paddle Lite x86 ``.nb`` (``--backend x86``) or an ONNX model (``--backend onnxruntime``)
+Runs a Paddle Lite x86 ``.nb`` (``--backend x86``), an ONNX model (``--backend onnxruntime``) or an
+ncnn ``.param`` + ``.bin`` pair (``--backend ncnn``; FP32 arithmetic unless ``--cpu_precision fp16``)
 and prints the same ``Perf Info`` block as Paddle Lite's benchmark_bin, plus a ``raw`` line with
-every run's time, so one parser serves phones and hosts. ``--power_mode`` is accepted and ignored
-(Android big/little core binding has no host equivalent).
+every run's time and a ``Memory Usage`` block (peak RSS), so one parser serves phones and hosts.
+``--power_mode`` is accepted and ignored (Android big/little core binding has no host equivalent).
+
+This file needs only the standard library, NumPy and the engine's own package: it is also copied to
+ARM Linux boards and run there with their ``python3`` (``--backend ncnn`` with the board's ncnn wheel).
 
 ``--speed_ref 1`` (mlite-runner only) times a fixed single-threaded GEMM kernel after every timed
 run and prints it as a ``ref`` line: a virtual machine's CPU speed can drift by tens of percent
@@ -22,15 +26,21 @@ def _args(argv):
     ap = argparse.ArgumentParser(prog="mlite-runner", description=__doc__)
     ap.add_argument("--optimized_model_file", required=True, help=".nb (Paddle Lite) or .onnx model")
     ap.add_argument("--input_shape", default="1,3,224,224")
-    ap.add_argument("--backend", default="x86", help="x86 (Paddle Lite) | onnxruntime (arm needs a phone)")
+    ap.add_argument("--backend", default="x86", help="x86 (Paddle Lite) | onnxruntime | ncnn (arm needs a phone)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--power_mode", type=int, default=0)
     ap.add_argument("--cpu_precision", default="fp32")
     ap.add_argument("--speed_ref", type=int, default=0, help="1: time a reference kernel after each run")
+    ap.add_argument("--input_file", help="raw float32 inputs (--batch of them) instead of random data")
+    ap.add_argument("--output_file", help="write each input's first output here (raw float32, in order)")
+    ap.add_argument("--batch", type=int, default=1, help="inputs in --input_file; each is run once (timed)")
     ap.add_argument("--version", action="version", version=f"mlite-runner {_version()}")
     return ap.parse_args(argv)
+
+
+VERSION = "0.1.0"          # mlite's version (a copy on a board has no package metadata)
 
 
 def _version() -> str:
@@ -38,7 +48,7 @@ def _version() -> str:
     try:
         return version("mlite")
     except PackageNotFoundError:
-        return "unknown"
+        return VERSION
 
 
 def _lite(model: str):
@@ -64,6 +74,41 @@ def _ort(model: str, threads: int):
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     return (lambda x: sess.run(None, {name: x})[0]), f"onnxruntime {_dist('onnxruntime')}"
+
+
+def ncnn_net(model: str, threads: int, precision: str = "fp32"):
+    """(run, engine): an ncnn net from ``X.param`` (and ``X.bin`` beside it) whose ``run`` maps a batch of one
+    NCHW float32 image to its first output; FP16 storage/arithmetic only when asked."""
+    import numpy as np
+    import ncnn
+    net = ncnn.Net()
+    fp16 = precision == "fp16"
+    for flag in ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage"):
+        setattr(net.opt, flag, fp16 and flag != "use_bf16_storage")
+    net.opt.num_threads = threads
+    base = model[:-len(".param")] if model.endswith(".param") else model
+    if net.load_param(base + ".param") != 0 or net.load_model(base + ".bin") != 0:
+        raise RuntimeError(f"ncnn cannot load {os.path.basename(base)}.param / .bin")
+    inp, out = net.input_names()[0], net.output_names()[0]
+
+    def run(x):
+        ex = net.create_extractor()
+        ex.input(inp, ncnn.Mat(np.ascontiguousarray(x[0])).clone())
+        _ret, y = ex.extract(out)
+        return np.array(y)[None]
+    return run, f"ncnn {ncnn.__version__}"
+
+
+def _peak_rss_mb() -> float | None:
+    """VmHWM of this process (Linux), in MB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 REF_SIZE, REF_CHAIN = 64, 8     # ~0.1 ms on a 2.4 GHz core: 8 chained 64x64 float32 products
@@ -93,8 +138,8 @@ def main(argv=None) -> int:
         print(f"mlite-runner: --backend arm needs an ARM CPU; this host is {platform.machine()}: use Paddle Lite's "
               "ARM benchmark_bin on the phone, or --backend x86 with an x86 .nb", file=sys.stderr)
         return 2
-    if a.backend not in ("x86", "onnxruntime"):
-        print(f"mlite-runner: unknown --backend {a.backend!r} (x86 | onnxruntime)", file=sys.stderr)
+    if a.backend not in ("x86", "onnxruntime", "ncnn"):
+        print(f"mlite-runner: unknown --backend {a.backend!r} (x86 | onnxruntime | ncnn)", file=sys.stderr)
         return 2
     if a.threads < 1 or a.repeats < 1 or a.warmup < 0:
         print("mlite-runner: --threads and --repeats must be >= 1, --warmup >= 0", file=sys.stderr)
@@ -109,8 +154,24 @@ def main(argv=None) -> int:
     import numpy as np
     shape = tuple(int(v) for v in a.input_shape.split(","))
     x = np.random.RandomState(0).uniform(-1, 1, shape).astype(np.float32)
+    inputs = None
+    if a.input_file:
+        data = np.fromfile(a.input_file, dtype="<f4")
+        if a.batch < 1 or data.size != a.batch * int(np.prod(shape)):
+            print(f"mlite-runner: {a.input_file} holds {data.size} floats, not --batch {a.batch} x {a.input_shape}",
+                  file=sys.stderr)
+            return 2
+        inputs = data.reshape(a.batch, *shape)
+        x = inputs[0]
     t0 = time.perf_counter()
-    run, engine = _lite(a.optimized_model_file) if a.backend == "x86" else _ort(a.optimized_model_file, a.threads)
+    try:
+        run, engine = {"x86": lambda: _lite(a.optimized_model_file),
+                       "onnxruntime": lambda: _ort(a.optimized_model_file, a.threads),
+                       "ncnn": lambda: ncnn_net(a.optimized_model_file, a.threads, a.cpu_precision)}[a.backend]()
+    except ImportError as e:
+        print(f"mlite-runner: --backend {a.backend} needs its Python package here ({e})", file=sys.stderr)
+        return 2
+    rss_init = _peak_rss_mb()
     init = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
     run(x)
@@ -120,15 +181,20 @@ def main(argv=None) -> int:
         run(x)
         if ref:
             ref()
-    times, ref_times = [], []
-    for _ in range(a.repeats):
+    times, ref_times, outputs = [], [], []
+    for i in range(len(inputs) if inputs is not None else a.repeats):
+        xi = inputs[i] if inputs is not None else x
         t0 = time.perf_counter()
-        run(x)
+        y = run(xi)
         times.append((time.perf_counter() - t0) * 1e3)
+        if a.output_file:
+            outputs.append(np.asarray(y, dtype="<f4").reshape(-1))
         if ref:
             t0 = time.perf_counter()
             ref()
             ref_times.append((time.perf_counter() - t0) * 1e3)
+    if a.output_file:
+        np.concatenate(outputs).astype("<f4").tofile(a.output_file)
     print("======= Device Info =======")
     print(f"Runner: mlite-runner {_version()} ({engine})")
     print(f"CPU: {platform.machine()} ({os.cpu_count()} cores), power_mode {a.power_mode} ignored on a host")
@@ -143,6 +209,10 @@ def main(argv=None) -> int:
     print("raw   = " + ",".join(f"{t:.3f}" for t in times))
     if ref_times:
         print("ref   = " + ",".join(f"{t:.4f}" for t in ref_times))
+    peak = _peak_rss_mb()
+    if peak is not None and rss_init is not None:
+        print("Memory Usage(unit: MB):")
+        print(f"init  = {rss_init:.3f}\npeak  = {peak:.3f}")
     return 0
 
 

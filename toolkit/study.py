@@ -24,7 +24,7 @@ PRESETS = {"blog": ("ShuffleNetV2_x0_5", "ShuffleNetV2", "ShuffleNetV2_x1_5", "M
                     "MobileNetV2_x1_5", "GhostNet_x0_5", "GhostNet_x1_0", "GhostNet_x1_3", "MobileNetV3_small_x1_0",
                     "MobileNetV3_large_x1_0")}
 PRECISIONS = ("fp32", "int8")
-BACKENDS = ("lite",)
+BACKENDS = ("lite", "ncnn")          # ncnn: FP32 (from the ONNX by pnnx); boards run it with python3 + ncnn
 CALIB_IMAGES = 200
 
 
@@ -72,7 +72,8 @@ class StudyRow:
     params_m: float | None = None
     activation_peak_mb: float | None = None  # from the graph, batch 1
     peak_rss_mb: float | None = None         # the runner on the device (largest over thread counts)
-    size_mb: float | None = None             # the benchmarked model file
+    size_mb: float | None = None             # the benchmarked model file (Paddle Lite .nb; ONNX for ONNX Runtime)
+    ncnn_size_mb: float | None = None        # .param + .bin
     latency_ms: dict[str, dict[int, float]] = field(default_factory=dict)    # backend -> threads -> avg
     directory: str | None = None
     error: str | None = None
@@ -238,8 +239,8 @@ def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: i
     return finetune.finetune(spec, train, val, classes, w, fcfg, dest, note, key, on_epoch=on_epoch)
 
 
-def _bench_rows(model_dir: Path, serial: str, cfg: StudyConfig) -> tuple[dict, float | None]:
-    """backend -> threads -> newest avg ms for this device and settings, and the largest peak RSS."""
+def _bench_rows(model_dir: Path, serial: str, cfg: StudyConfig) -> tuple[dict, dict]:
+    """backend -> threads -> newest avg ms for this device and settings; backend -> largest peak RSS."""
     latest: dict[tuple[str, int], tuple[str, float, float | None]] = {}
     for f in (model_dir / "bench").glob("*.json"):
         try:
@@ -256,8 +257,11 @@ def _bench_rows(model_dir: Path, serial: str, cfg: StudyConfig) -> tuple[dict, f
     lat: dict[str, dict[int, float]] = {}
     for (b, t), (_s, ms, _p) in sorted(latest.items()):
         lat.setdefault(b, {})[t] = round(ms, 3)
-    peaks = [p for _s, _m, p in latest.values() if p is not None]
-    return lat, (max(peaks) if peaks else None)
+    peaks: dict[str, float] = {}
+    for (b, _t), (_s, _m, p) in latest.items():
+        if p is not None:
+            peaks[b] = max(p, peaks.get(b, 0.0))
+    return lat, peaks
 
 
 def _measure(row: StudyRow, model_dir: Path, cfg: StudyConfig, dev, info, val_dir: Path, arm: bool) -> None:
@@ -271,20 +275,28 @@ def _measure(row: StudyRow, model_dir: Path, cfg: StudyConfig, dev, info, val_di
     if arm:
         ev = api.evaluate(model_dir, val_dir, device=dev, reuse=True)
         row.device_top1, row.device_engine = ev.top1, ev.engine
+    ncnn = "ncnn" in cfg.backends and row.precision == "fp32"      # ncnn: FP32 only
     if arm or cfg.device != "local":
-        from .push import PushConfig, bench_device, find_model
-        pc = PushConfig(model_dir=model_dir, threads=cfg.threads, warmup=cfg.warmup, repeats=cfg.repeats,
-                        progress=False, resume=True)
-        bench_device(dev, find_model(model_dir), pc, model_dir / "bench")
+        from .push import PushConfig, bench_device, find_model, find_ncnn
+        for backend in ["lite"] * ("lite" in cfg.backends) + ["ncnn"] * ncnn:
+            pc = PushConfig(model_dir=model_dir, threads=cfg.threads, warmup=cfg.warmup, repeats=cfg.repeats,
+                            progress=False, resume=True, backend=backend)
+            bench_device(dev, find_ncnn(model_dir) if backend == "ncnn" else find_model(model_dir), pc,
+                         model_dir / "bench")
         files = {"paddle-lite-nb"}
     else:
         from .local_bench import bench_local
-        backends = ["onnxruntime"] if row.precision == "int8" else ["lite"]
-        bench_local(model_dir, backends, cfg.threads, cfg.warmup, cfg.repeats, progress=False, resume=True)
+        backends = ["onnxruntime"] if row.precision == "int8" else ["lite"] * ("lite" in cfg.backends)
+        bench_local(model_dir, backends + ["ncnn"] * ncnn, cfg.threads, cfg.warmup, cfg.repeats, progress=False,
+                    resume=True)
         files = {"onnx-qdq"} if row.precision == "int8" else {"paddle-lite-nb"}
-    row.latency_ms, row.peak_rss_mb = _bench_rows(model_dir, info.serial, cfg)
+    row.latency_ms, peaks = _bench_rows(model_dir, info.serial, cfg)
+    row.peak_rss_mb = peaks.get("lite", peaks.get("onnxruntime"))     # ncnn's runner is a Python process
     size = next((a["bytes"] for a in md["artifacts"] if a["format"] in files), None)
     row.size_mb = round(size / 1e6, 3) if size else None
+    if ncnn:
+        row.ncnn_size_mb = round(sum(a["bytes"] for a in md["artifacts"]
+                                     if a["format"] in ("ncnn-param", "ncnn-bin")) / 1e6, 3)
 
 
 def study_model(name: str, cfg: StudyConfig, dev, info, split: tuple, steps) -> list[StudyRow]:
@@ -303,7 +315,7 @@ def study_model(name: str, cfg: StudyConfig, dev, info, split: tuple, steps) -> 
     steps.describe(f"study {name}: export")
     out = Path(cfg.out) / "models"
     fp32 = api.export(name, weights=ft.weights, target=target, onnx=not arm, out=out, image_size=cfg.image_size,
-                      num_classes=classes, progress=False).fp32
+                      num_classes=classes, progress=False, ncnn="ncnn" in cfg.backends).fp32
     stages = {"fp32": fp32}
     if "int8" in cfg.precisions:       # INT8 .nb files are ARM's; on an x86 host ONNX Runtime runs the QDQ file
         steps.describe(f"study {name}: INT8")

@@ -26,8 +26,14 @@ def latency_keys(res: StudyResult) -> list[tuple[str, int]]:
 def columns(res: StudyResult) -> list[str]:
     cols = ["model", "precision", "top-1 %", "top-1 on device %", "MFLOPs", "params (M)", "activations (MB)",
             "peak RSS (MB)", "size (MB)"]
+    if _has_ncnn(res):
+        cols.append("ncnn size (MB)")
     cols += [f"{b} ms t={t}" for b, t in latency_keys(res)]
     return cols + ["fine-tune (s)", "init"]
+
+
+def _has_ncnn(res: StudyResult) -> bool:
+    return any(r.ncnn_size_mb is not None for r in res.rows)
 
 
 def _row_cells(res: StudyResult, r: StudyRow) -> list[str]:
@@ -38,6 +44,8 @@ def _row_cells(res: StudyResult, r: StudyRow) -> list[str]:
              _cell(r.flops_g and r.flops_g * 1000, "{:.1f}"), _cell(r.params_m, "{:.3f}"),
              _cell(r.activation_peak_mb, "{:.3f}"),
              _cell(r.peak_rss_mb, "{:.0f}"), _cell(r.size_mb)]
+    if _has_ncnn(res):
+        cells.append(_cell(r.ncnn_size_mb))
     cells += [_cell(r.latency_ms.get(b, {}).get(t)) for b, t in latency_keys(res)]
     return cells + [_cell(r.train_s, "{:.0f}"), r.init or "-"]
 

@@ -2,11 +2,14 @@
 # An arm64 Debian userland for the tests' "ARM Linux board": OpenSSH server, POSIX shell, coreutils, procps.
 # Packages come from Debian's arm64 archive (apt-get download, no maintainer scripts); run through
 # qemu-user (binfmt) in a chroot it behaves as an arm64 board: `uname -m` says aarch64.
-# Usage: build-root.sh DIR   (idempotent: DIR/.stamp records the package list)
+# Also Debian's python3 + numpy and ncnn's aarch64 wheel from PyPI (the board's own ncnn runtime).
+# Usage: build-root.sh DIR [PIP]   (idempotent: DIR/.stamp records the package list; PIP downloads the wheel)
 set -euo pipefail
-root=${1:?usage: build-root.sh DIR}
-pkgs="openssh-server openssh-sftp-server dash coreutils procps findutils grep sed base-files util-linux"
-want=$(echo "$pkgs" | tr ' ' '\n' | sort | tr '\n' ' ')
+root=${1:?usage: build-root.sh DIR [PIP]}
+pip=${2:-pip3}
+pkgs="openssh-server openssh-sftp-server dash coreutils procps findutils grep sed base-files util-linux python3 python3-numpy libstdc++6 libgomp1"
+ncnn=${NCNN_VERSION:?set NCNN_VERSION (the ncnn wheel version, as in requirements.lock)}
+want="$(echo "$pkgs" | tr ' ' '\n' | sort | tr '\n' ' ')ncnn==$ncnn $(sha256sum "$0" | cut -c1-16)"
 if [ -f "$root/.stamp" ] && [ "$(cat "$root/.stamp")" = "$want" ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then echo "board-root: needs root (dpkg --add-architecture arm64, chroot)" >&2; exit 1; fi
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then dpkg --add-architecture arm64; fi
@@ -21,6 +24,12 @@ mkdir -p "$tmp/debs" "$tmp/root"
 ( cd "$tmp/debs" && apt-get download $deps >/dev/null 2>&1 ) || { echo "board-root: apt-get download failed" >&2; exit 1; }
 for d in "$tmp"/debs/*.deb; do dpkg-deb -x "$d" "$tmp/root"; done
 r="$tmp/root"
+$pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_aarch64 --python-version 3.11 \
+  -d "$tmp/wheel" "ncnn==$ncnn" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+[ -n "$(ls "$tmp"/wheel/ncnn-*.whl 2>/dev/null)" ] || { echo "board-root: cannot download the aarch64 ncnn==$ncnn wheel" >&2; exit 1; }
+python3 -m zipfile -e "$tmp"/wheel/ncnn-*.whl "$r/usr/lib/python3/dist-packages/"
+# what update-alternatives would link (no maintainer scripts run here): NumPy's reference BLAS/LAPACK
+for lib in blas lapack; do ln -sfn "$lib/lib$lib.so.3" "$r/usr/lib/aarch64-linux-gnu/lib$lib.so.3"; done
 mkdir -p "$r/run/sshd" "$r/root" "$r/tmp" "$r/dev" "$r/proc" "$r/sys" "$r/var/empty"
 chmod 1777 "$r/tmp"; chmod 700 "$r/root"
 printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'sshd:x:100:65534::/run/sshd:/usr/sbin/nologin' \

@@ -207,3 +207,45 @@ def test_study_on_the_board_fills_every_column_and_reruns_from_cache(board, digi
     assert sorted(out.rglob("bench/*.json")) == bench and all(f.stat().st_mtime_ns == t for f, t in stamp)
     assert [r["latency_ms"] for r in json.loads(again.stdout)["rows"]] == [r["latency_ms"] for r in rows]
     assert time.monotonic() - t0 < 120
+
+
+@pytest.fixture(scope="module")
+def ncnn_exports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ncnn_board")
+    for name in ("MobileNetV3_small_x0_35", "ShuffleNetV2_x0_25"):
+        p = run_mlite("export", "--model", name, "--weights", "random", "--ncnn", "--out", out)
+        assert p.returncode == 0, p.stderr
+    return out
+
+
+@pytest.mark.parametrize("name", ["MobileNetV3_small_x0_35", "ShuffleNetV2_x0_25"])
+def test_ncnn_on_the_boards_arm_kernels_matches_paddle(board, ncnn_exports, name):
+    """The board's own ncnn (its aarch64 wheel, NEON kernels under qemu-user) against Paddle's output."""
+    import numpy as np
+    from toolkit import device_exec, parity
+    from toolkit.devices.ssh import SshDevice
+    from toolkit.push import find_ncnn, ncnn_plan
+    d = ncnn_exports / name
+    x = np.concatenate([parity.fixed_input((1, 3, 224, 224)), -parity.fixed_input((1, 3, 224, 224))])
+    ref = parity.paddle_reference(d / "inference.pdmodel", d / "inference.pdiparams", x)
+    dev = SshDevice(board.target, config=board.config)
+    info = dev.info()
+    with device_exec.Workspace(dev, "/tmp/mlite-ncnn-parity") as ws:
+        launch, remote, _script, _sha, engine = ncnn_plan(dev, ws, find_ncnn(d), info)
+        out = device_exec.infer(ws, launch, remote, x, backend="ncnn").outputs
+    check = parity.compare(engine, ref, out.reshape(ref.shape), tolerance=1e-3)
+    assert check.ok and check.top1_match, check.to_dict()
+    assert engine.startswith("ncnn 1.0.") and info.machine == "aarch64"
+
+
+def test_lite_and_ncnn_side_by_side_on_the_board(board, ncnn_exports):
+    d = ncnn_exports / "ShuffleNetV2_x0_25"
+    for backend in ("lite", "ncnn"):
+        p = run_mlite("push", *_ssh(board), "--backend", backend, "--model-dir", d, "--threads", "1,2", *FAST, "--json")
+        assert p.returncode == 0, p.stderr
+        (run,) = json.loads(p.stdout)
+        assert run["error"] is None and [r["threads"] for r in run["results"]] == [1, 2]
+        assert all(r["emulated"] and r["backend"] == ("arm" if backend == "lite" else "ncnn") for r in run["results"])
+    md = run_mlite("report", d)
+    rows = [ln for ln in md.stdout.splitlines() if ln.startswith("| ShuffleNetV2_x0_25 ")]
+    assert len(rows) == 2 and {"arm", "ncnn"} == {ln.split("|")[2].strip() for ln in rows}

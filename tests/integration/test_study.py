@@ -42,7 +42,7 @@ def test_split_is_stratified_deterministic_and_every_class_is_on_both_sides(tmp_
     (["--precision", "fp16"], "--precision fp16: choose from fp32, int8"),
     (["--device", "phone"], "--device 'phone': use local"),
     (["--val-split", "1.5"], "--val-split 1.5 must be between 0 and 1"),
-    (["--backends", "tflite"], "--backends tflite: available here: lite"),
+    (["--backends", "tflite"], "--backends tflite: available here: lite, ncnn"),
     (["--preset", "paper"], "unknown --preset 'paper'"),
     (["--models", "MobileNetV4"], "unknown model 'MobileNetV4'"),
     (["--image-size", "8"], "--image-size 8 must be between 16 and 1024"),
