@@ -120,7 +120,7 @@ def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[
          warmup: int = 10, repeats: int = 30, power_mode: int = 0, runner: Path | str | None = None,
          remote_dir: str | None = None, cooldown: float = 0.0, timeout: float = 300.0, keep: bool = False,
          progress: bool = True, ssh: list[str] | None = None, identity: Path | str | None = None,
-         ssh_config: Path | str | None = None, backend: str = "lite"):
+         ssh_config: Path | str | None = None, backend: str = "lite", cpu_precision: str = "fp32"):
     """Benchmark a model on adb devices or SSH boards; returns one DeviceRun per device."""
     from .devices.select import Where
     from .push import PushConfig, push as run
@@ -129,7 +129,7 @@ def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[
     return run(PushConfig(model_dir=Path(model_dir), where=where, threads=threads or [1, 2, 4], warmup=warmup,
                           repeats=repeats, power_mode=power_mode, runner=Path(runner) if runner else None,
                           remote_dir=remote_dir, cooldown=cooldown, timeout=timeout, keep=keep, progress=progress,
-                          backend=backend))
+                          backend=backend, cpu_precision=cpu_precision))
 
 
 def bench_local(model_dir: Path | str, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,

@@ -373,6 +373,8 @@ def _print_bench_rows(results) -> None:
 @click.option("--runner", type=click.Path(), help="benchmark_bin for the device (default: MLITE_RUNNER, cache, or mlite-runner on x86).")
 @click.option("--backend", default="lite", show_default=True,
               help="lite (the .nb on Paddle Lite) | ncnn (the export's ncnn files; boards with python3 + ncnn).")
+@click.option("--cpu-precision", default="fp32", show_default=True,
+              help="fp32, or fp16 with --backend ncnn (ncnn's FP16 storage and arithmetic; armv8.2 cores).")
 @click.option("--remote-dir", help="Device directory (default /data/local/tmp/mlite).")
 @click.option("--cooldown", default=0.0, show_default=True, help="Seconds to rest between runs (thermal).")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds allowed per runner run.")
@@ -380,7 +382,7 @@ def _print_bench_rows(results) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup, repeats, power_mode, runner,
-         backend, remote_dir, cooldown, timeout, keep, as_json) -> None:
+         backend, cpu_precision, remote_dir, cooldown, timeout, keep, as_json) -> None:
     """Push a .nb and the runner to phones (adb) or boards (ssh), benchmark at each thread count, collect."""
     from . import api
     from .errors import MliteError
@@ -388,7 +390,7 @@ def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup
     runs = api.push(model_dir, serials=list(serials) or None, threads=_int_list(threads, "--threads"), warmup=warmup,
                     repeats=repeats, power_mode=power_mode, runner=runner, remote_dir=remote_dir, cooldown=cooldown,
                     timeout=timeout, keep=keep, progress=not as_json, ssh=list(ssh) or None, identity=identity,
-                    ssh_config=ssh_config, backend=backend)
+                    ssh_config=ssh_config, backend=backend, cpu_precision=cpu_precision)
     failed = [r for r in runs if r.error]
     if as_json:
         _print_json([r.to_dict() for r in runs])

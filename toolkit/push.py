@@ -35,6 +35,7 @@ class PushConfig:
     progress: bool = True
     resume: bool = False          # skip thread counts whose identical result is already stored
     backend: str = "lite"         # lite (the .nb on Paddle Lite) | ncnn (the export's ncnn files, boards' python3)
+    cpu_precision: str = "fp32"   # ncnn: fp16 turns on its FP16 storage and arithmetic (armv8.2 cores)
 
 
 @dataclass
@@ -88,6 +89,9 @@ def validate_settings(cfg: PushConfig) -> None:
     cfg.where.validate()
     if cfg.backend not in ("lite", "ncnn"):
         raise MliteError(f"--backend {cfg.backend!r}: choose lite (Paddle Lite .nb) or ncnn (the export's ncnn files)")
+    if cfg.cpu_precision not in ("fp32", "fp16") or (cfg.cpu_precision == "fp16" and cfg.backend != "ncnn"):
+        raise MliteError(f"--cpu-precision {cfg.cpu_precision}: fp32, or fp16 with --backend ncnn (Paddle Lite's FP16 "
+                         "needs an FP16 .nb and runtime, not available in this build)")
     if not cfg.threads or any(t < 1 or t > 64 for t in cfg.threads):
         raise MliteError(f"--threads {cfg.threads}: give thread counts between 1 and 64, e.g. --threads 1,2,4")
     if cfg.warmup < 0 or cfg.repeats < 1:
@@ -231,19 +235,20 @@ def _bench_ncnn(dev: Device, model: NcnnModel, cfg: PushConfig, out_dir: Path, o
         storage = (dev.size(remote_model) or 0) + (dev.size(remote_model[:-len(".param")] + ".bin") or 0)
         done = stored_keys(out_dir) if cfg.resume else set()
         for i, threads in enumerate(cfg.threads):
-            key = result_key(model.sha256, info.serial, "ncnn", threads, cfg.warmup, cfg.repeats, cfg.power_mode,
-                             runner_sha)
+            key = result_key(model.sha256, info.serial, "ncnn" + ("-fp16" if cfg.cpu_precision == "fp16" else ""),
+                             threads, cfg.warmup, cfg.repeats, cfg.power_mode, runner_sha)
             if key in done:
                 run.skipped.append(threads)
             else:
                 if i and cfg.cooldown:
                     time.sleep(cfg.cooldown)
                 rs = RunnerSettings(remote_model, model.input_shape, "ncnn", threads, cfg.warmup, cfg.repeats,
-                                    cfg.power_mode)
+                                    cfg.power_mode, cfg.cpu_precision)
                 perf, rmeta = device_exec.run(dev, launch, rs, cfg.timeout)
                 res = BenchResult(
                     device=info.to_dict(), model=model.name, model_file=model.param.name, precision=model.precision,
-                    weights=model.weights, backend="ncnn", threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
+                    weights=model.weights, backend="ncnn" if cfg.cpu_precision == "fp32" else "ncnn-fp16",
+                    threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
                     power_mode=cfg.power_mode, perf=perf.to_dict(), storage_bytes=storage,
                     runner={"path": str(script), "sha256": runner_sha, "version": rmeta.name, "engine": engine},
                     timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

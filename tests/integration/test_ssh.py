@@ -172,7 +172,8 @@ def test_study_on_the_board_fills_every_column_and_reruns_from_cache(board, digi
     save_state(spec.module, spec.arch, site / "dygraph/legendary_models/MobileNetV3_small_x0_35_pretrained.pdparams")
     out = tmp_path / "study"
     args = ["study", "--data", digits.train, "--models", STUDY_MODELS, "--epochs", 2, "--image-size", 32,
-            "--precision", "fp32,int8", "--device", f"ssh:{board.target}", "--ssh-config", board.config,
+            "--precision", "fp32,int8", "--backends", "lite,ncnn", "--device", f"ssh:{board.target}",
+            "--ssh-config", board.config,
             "--threads", "1,2", "--warmup", 1, "--repeats", 3, "--out", out]
     with serve_directory(site) as url:
         p = run_mlite(*args, env={"MLITE_WEIGHTS_MIRROR": url}, timeout=1800)
@@ -188,7 +189,9 @@ def test_study_on_the_board_fills_every_column_and_reruns_from_cache(board, digi
             for k in ("top1", "device_top1", "flops_g", "params_m", "activation_peak_mb", "peak_rss_mb", "size_mb",
                       "train_s", "init"):
                 assert r[k] is not None, (r["model"], r["precision"], k)
-            assert set(r["latency_ms"]) == {"lite"} and set(r["latency_ms"]["lite"]) == {"1", "2"}
+            want = {"lite", "ncnn"} if r["precision"] == "fp32" else {"lite"}       # ncnn: FP32 only
+            assert set(r["latency_ms"]) == want and all(set(v) == {"1", "2"} for v in r["latency_ms"].values())
+            assert (r["ncnn_size_mb"] is not None) == (r["precision"] == "fp32")
             assert 0.1 < r["device_top1"] <= 1 and abs(r["device_top1"] - r["top1"]) <= 0.02
         by = {(r["model"], r["precision"]): r for r in rows}
         assert by[("MobileNetV3_small_x0_35", "fp32")]["init"] == "pretrained"
@@ -246,6 +249,10 @@ def test_lite_and_ncnn_side_by_side_on_the_board(board, ncnn_exports):
         (run,) = json.loads(p.stdout)
         assert run["error"] is None and [r["threads"] for r in run["results"]] == [1, 2]
         assert all(r["emulated"] and r["backend"] == ("arm" if backend == "lite" else "ncnn") for r in run["results"])
+    fp16 = run_mlite("push", *_ssh(board), "--backend", "ncnn", "--cpu-precision", "fp16", "--model-dir", d,
+                     "--threads", "1", *FAST, "--json")
+    assert fp16.returncode == 0, fp16.stderr
+    assert [r["backend"] for r in json.loads(fp16.stdout)[0]["results"]] == ["ncnn-fp16"]
     md = run_mlite("report", d)
     rows = [ln for ln in md.stdout.splitlines() if ln.startswith("| ShuffleNetV2_x0_25 ")]
-    assert len(rows) == 2 and {"arm", "ncnn"} == {ln.split("|")[2].strip() for ln in rows}
+    assert len(rows) == 3 and {"arm", "ncnn", "ncnn-fp16"} == {ln.split("|")[2].strip() for ln in rows}
