@@ -12,16 +12,9 @@ from typing import Callable
 from toolkit.errors import MliteError
 
 from .data import ImageSet
+from .train import TrainConfig
 
 RECIPE = 1          # bump when the fine-tuning procedure changes (cached results are then redone)
-
-
-@dataclass
-class FinetuneConfig:
-    epochs: int = 5
-    lr: float = 0.05
-    batch_size: int = 32
-    seed: int = 0
 
 
 @dataclass
@@ -64,14 +57,14 @@ def backbone_state(model, arch, state: dict) -> dict:
     return kept
 
 
-def finetune(spec, train: ImageSet, val: ImageSet | None, num_classes: int, init, cfg: FinetuneConfig,
+def finetune(spec, train: ImageSet, val: ImageSet | None, num_classes: int, init, cfg: TrainConfig,
              dest: Path, init_note: str, key: str,
              on_epoch: Callable[[int, float, float | None], None] | None = None) -> FinetuneResult:
     """Train ``spec`` (K = ``num_classes`` outputs) on ``train``; ``init`` is a Weights (pretrained) or None."""
     from toolkit import weights as weights_mod
     from toolkit.artifacts import write_text_atomic, writing
     from toolkit.paddle_env import import_arch, import_paddle
-    from .train import TrainConfig, train_classifier
+    from .train import train_classifier
     paddle = import_paddle()
     arch = import_arch(spec.module, spec.arch)
     paddle.seed(cfg.seed)
@@ -82,8 +75,7 @@ def finetune(spec, train: ImageSet, val: ImageSet | None, num_classes: int, init
         model.set_state_dict(backbone_state(model, arch, weights_mod.read_state(init)))
         how = "pretrained"
     t0 = time.perf_counter()
-    log = train_classifier(model, train, TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
-                                                     seed=cfg.seed), held_out=val, on_epoch=on_epoch)
+    log = train_classifier(model, train, cfg, held_out=val, on_epoch=on_epoch)
     seconds = round(time.perf_counter() - t0, 2)
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / f"{spec.name}.pdparams"

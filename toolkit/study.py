@@ -235,7 +235,8 @@ def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: i
     def on_epoch(epoch: int, loss: float, acc: float | None) -> None:
         steps.describe(f"study {spec.name}: epoch {epoch + 1}/{cfg.epochs} loss {loss:.3f}"
                        + (f" val top-1 {acc:.1%}" if acc is not None else ""))
-    fcfg = finetune.FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
+    from quant.train import TrainConfig
+    fcfg = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
     return finetune.finetune(spec, train, val, classes, w, fcfg, dest, note, key, on_epoch=on_epoch)
 
 
