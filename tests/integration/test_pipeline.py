@@ -98,4 +98,4 @@ def test_run_needs_one_selection_and_one_place(tmp_path):
     p = run_mlite("run", "--family", "LeNet", "--local")
     assert p.returncode != 0 and "unknown --family 'LeNet'" in p.stderr
     p = run_mlite("run", "--family", "GhostNet")
-    assert p.returncode != 0 and "--adb (phones) or --local" in p.stderr
+    assert p.returncode != 0 and "--adb (phones), --ssh USER@HOST (ARM boards) or --local" in p.stderr
