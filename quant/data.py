@@ -138,6 +138,12 @@ class ImageSet:
         return ImageSet([self.files[i] for i in idx], None if self.labels is None else [self.labels[i] for i in idx],
                         self.preprocess, self.root, self.skipped, self.classes)
 
+    def listing_sha256(self) -> str:
+        """Identity of the labelled set: sha256 of its 'relative/path label' lines."""
+        import hashlib
+        listing = "\n".join(f"{f.relative_to(self.root)} {lab}" for f, lab in zip(self.files, self.labels or []))
+        return hashlib.sha256(listing.encode()).hexdigest()
+
     def describe(self) -> dict:
         return {"root": str(self.root), "images": len(self.files), "skipped_unreadable": len(self.skipped),
                 "classes": len(self.classes) if self.classes else None}

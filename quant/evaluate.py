@@ -1,7 +1,6 @@
 """`mlite eval`: top-1 / top-5 of an FP32 or INT8 artifact on a labelled image set, on this host."""
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -60,7 +59,7 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
     """Evaluate; for an INT8 artifact also its FP32 source and the top-1 agreement between them.
 
     With ``device`` the ``.nb`` runs there (inputs preprocessed here, pushed as one tensor file, outputs
-    pulled; a name for ``on_device.open_device`` or an open Device) and ``backend`` names the host engine
+    pulled; a name for ``devices.select.open_device`` or an open Device) and ``backend`` names the host engine
     reported beside it. ``reuse``: return the result stored
     for the same images, engine and device instead of measuring again."""
     import numpy as np
@@ -75,9 +74,9 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
             raise MliteError(f"--limit must be at least 1 (got {limit})")
         if limit < len(images):
             images = images.subset(limit)
-    listing = "\n".join(f"{f.relative_to(images.root)} {lab}" for f, lab in zip(images.files, images.labels))
+    data_sha = images.listing_sha256()
     if reuse and m is not None:
-        stored = _stored(m, hashlib.sha256(listing.encode()).hexdigest(), backend, device)
+        stored = _stored(m, data_sha, backend, device)
         if stored is not None:
             return stored
     t0 = time.perf_counter()
@@ -96,7 +95,7 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
     res = EvalResult(str(model_dir), md.get("model", model_dir.name), md.get("precision", "fp32"),
                      on_device.backend if on_device else backend,
                      len(images), len(images.skipped), _topk(logits, labels_arr, 1), _topk(logits, labels_arr, 5),
-                     0.0, str(Path(data_dir).resolve()), hashlib.sha256(listing.encode()).hexdigest())
+                     0.0, str(Path(data_dir).resolve()), data_sha)
     if on_device is not None:
         res.device, res.engine = on_device.device, on_device.engine
         host = _logits(model_dir, backend, images, batch_size)

@@ -18,33 +18,16 @@ class DeviceLogits:
     device: dict
 
 
-def open_device(spec: str):
-    """``local`` (this host), ``ssh:USER@HOST[:PORT]`` (a board; MLITE_SSH_IDENTITY / MLITE_SSH_CONFIG apply),
-    ``adb:SERIAL`` or a bare adb serial."""
-    if spec == "local":
-        from toolkit.devices.local import LocalDevice
-        return LocalDevice()
-    if spec.startswith("ssh:"):
-        from toolkit.devices.select import Where
-        return Where(ssh=[spec.removeprefix("ssh:")]).open()[0]
-    from toolkit.devices import adb
-    serial = spec.removeprefix("adb:")
-    if not serial:
-        raise MliteError("--device adb: needs a serial, e.g. --device adb:R58M123ABC (see 'mlite devices')")
-    return adb.resolve([serial])[0]
-
-
 def device_logits(model_dir: Path, spec, images: data.ImageSet, batch_size: int, threads: int) -> DeviceLogits:
-    """``spec``: a device name for ``open_device`` or an open Device."""
+    """``spec``: a device name for ``devices.select.open_device`` or an open Device."""
     import numpy as np
     from toolkit import device_exec, runners
+    from toolkit.devices.select import open_device
     from toolkit.push import check_target, find_model
     model = find_model(model_dir)
     dev = open_device(spec) if isinstance(spec, str) else spec
-    if not isinstance(spec, str):
-        spec = "local" if dev.kind == "local" else dev.serial
     info = dev.info()
-    if spec == "local":
+    if dev.kind == "local":
         found = runners.host_arm_runner()
         if found is None or model.target != "arm":
             raise MliteError("--device local runs an ARM .nb on this host's ARM runtime: it needs 'make arm-runner' "

@@ -96,10 +96,7 @@ def devices(ssh: list[str] | None = None, identity: Path | str | None = None,
     rows = []
     if ssh:
         from .devices.select import Where
-        for t in ssh:
-            where = Where(ssh=[t], identity=Path(identity) if identity else None,
-                          ssh_config=Path(ssh_config) if ssh_config else None)
-            (dev,) = where.open()
+        for dev in Where.of(ssh=ssh, identity=identity, ssh_config=ssh_config).open():
             try:
                 rows.append({"state": "device", **dev.info().to_dict()})
             except DeviceError as e:
@@ -124,8 +121,7 @@ def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[
     """Benchmark a model on adb devices or SSH boards; returns one DeviceRun per device."""
     from .devices.select import Where
     from .push import PushConfig, push as run
-    where = Where(serials=serials, ssh=ssh, identity=Path(identity) if identity else None,
-                  ssh_config=Path(ssh_config) if ssh_config else None)
+    where = Where.of(serials, ssh, identity, ssh_config)
     return run(PushConfig(model_dir=Path(model_dir), where=where, threads=threads or [1, 2, 4], warmup=warmup,
                           repeats=repeats, power_mode=power_mode, runner=Path(runner) if runner else None,
                           remote_dir=remote_dir, cooldown=cooldown, timeout=timeout, keep=keep, progress=progress,
@@ -149,8 +145,7 @@ def run(models: str | None = None, family: str | None = None, all_: bool = False
     from .devices.select import Where
     from .run import RunConfig, run as go, select_models
     names = select_models(models, family, all_)
-    where = Where(serials=serials, ssh=ssh, identity=Path(identity) if identity else None,
-                  ssh_config=Path(ssh_config) if ssh_config else None)
+    where = Where.of(serials, ssh, identity, ssh_config)
     return go(RunConfig(models=names, mode=mode, int8=int8, onnx=onnx, where=where, threads=threads or [1, 2, 4],
                         warmup=warmup, repeats=repeats, weights=weights, calib=Path(calib) if calib else None,
                         runner=Path(runner) if runner else None, out=Path(out), timeout=timeout, progress=progress))

@@ -87,6 +87,20 @@ class Manifest:
         write_text_atomic(directory / MANIFEST, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
+def companions(model_file: Path) -> list[Path]:
+    """The files a model needs: an ncnn ``.param`` also its ``.bin``."""
+    model_file = Path(model_file)
+    if model_file.suffix == ".param":
+        return [model_file, model_file.with_suffix(".bin")]
+    return [model_file]
+
+
+def model_sha(model_file: Path) -> str:
+    """sha256 of the model (of its files' hashes for several files)."""
+    shas = [sha256_file(f) for f in companions(model_file)]
+    return shas[0] if len(shas) == 1 else hashlib.sha256("".join(shas).encode()).hexdigest()
+
+
 def precision_label(md: dict, fallback: str = "fp32") -> str:
     """fp32 / fp16 / int8 from a manifest's dict, or int8-mixed when it keeps some layers in FP32."""
     p = md.get("precision") or fallback

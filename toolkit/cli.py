@@ -283,6 +283,10 @@ def eval_cmd(model_dir, data, labels, limit, backend, device, threads, as_json) 
         click.echo(f"mlite: warning: {w}", err=True)
 
 
+def _words(value: str) -> list[str]:
+    return [w.strip() for w in value.split(",") if w.strip()]
+
+
 def _int_list(value: str, flag: str) -> list[int]:
     from .errors import MliteError
     try:
@@ -291,26 +295,24 @@ def _int_list(value: str, flag: str) -> list[int]:
         raise MliteError(f"{flag} {value!r}: expected comma-separated integers, e.g. 1,2,4") from None
 
 
-def _ssh_options(f):
-    """--ssh / --identity / --ssh-config: ARM Linux boards through the system OpenSSH client."""
+def _ssh_key_options(f):
+    """--identity / --ssh-config for boards reached over SSH."""
     f = click.option("--ssh-config", type=click.Path(), help="OpenSSH client config for the boards (ssh -F; "
                      "default MLITE_SSH_CONFIG or ~/.ssh/config).")(f)
-    f = click.option("--identity", type=click.Path(), help="Private key for the boards (ssh -i; default "
-                     "MLITE_SSH_IDENTITY or ssh's own keys).")(f)
+    return click.option("--identity", type=click.Path(), help="Private key for the boards (ssh -i; default "
+                        "MLITE_SSH_IDENTITY or ssh's own keys).")(f)
+
+
+def _ssh_options(f):
+    """--ssh / --identity / --ssh-config: ARM Linux boards through the system OpenSSH client."""
     return click.option("--ssh", "ssh", multiple=True, metavar="USER@HOST[:PORT]",
-                        help="An ARM Linux board over SSH (repeatable); host keys must be known.")(f)
+                        help="An ARM Linux board over SSH (repeatable); host keys must be known.")(_ssh_key_options(f))
 
 
-def _ssh_options_for_device(f):
-    """--identity / --ssh-config for a --device ssh:USER@HOST."""
-    f = click.option("--ssh-config", type=click.Path(), help="OpenSSH client config (ssh -F) for ssh: devices.")(f)
-    return click.option("--identity", type=click.Path(), help="Private key (ssh -i) for ssh: devices.")(f)
-
-
-def _where_flag(use_adb: bool, ssh: tuple, extra: str = "") -> None:
+def _where_flag(use_adb: bool, ssh: tuple) -> None:
     from .errors import MliteError
     if use_adb == bool(ssh):
-        raise MliteError(f"choose where to benchmark: --adb (phones) or --ssh USER@HOST (ARM boards){extra}")
+        raise MliteError("choose where to benchmark: --adb (phones) or --ssh USER@HOST (ARM boards)")
 
 
 @main.command()
@@ -423,7 +425,7 @@ def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup
 def bench(use_local, model_dir, backends, threads, warmup, repeats, rounds, as_json) -> None:
     """Run the benchmark_bin contract on this host: Paddle Lite x86 and ONNX Runtime side by side."""
     from . import api
-    res = api.bench_local(model_dir, backends=[b.strip() for b in backends.split(",") if b.strip()],
+    res = api.bench_local(model_dir, backends=_words(backends),
                           threads=_int_list(threads, "--threads"), warmup=warmup, repeats=repeats,
                           progress=not as_json, rounds=rounds)
     if as_json:
@@ -449,7 +451,7 @@ def bench(use_local, model_dir, backends, threads, warmup, repeats, rounds, as_j
 @click.option("--preset", help="blog: the 11 models of the lightweight-network study (ShuffleNetV2, MobileNetV2, "
               "GhostNet at 3 widths, MobileNetV3 small/large).")
 @click.option("--device", default="local", show_default=True, help="local | adb:SERIAL | ssh:USER@HOST[:PORT].")
-@_ssh_options_for_device
+@_ssh_key_options
 @click.option("--epochs", default=5, show_default=True)
 @click.option("--image-size", default=224, show_default=True, help="Square input size (fine-tune and export).")
 @click.option("--precision", "precisions", default="fp32", show_default=True, help="fp32,int8.")
@@ -486,10 +488,6 @@ def study(data, val, val_split, models, family, preset, device, identity, ssh_co
         click.echo(f"mlite: error: {len({r.model for r in failed})} of {len({r.model for r in res.rows})} model(s) "
                    "failed: " + ", ".join(sorted({r.model for r in failed})), err=True)
         sys.exit(1)
-
-
-def _words(value: str) -> list[str]:
-    return [w.strip() for w in value.split(",") if w.strip()]
 
 
 @main.command(name="run")

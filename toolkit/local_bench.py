@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import ensure_writable_dir, precision_label, read_manifest, sha256_file
+from .artifacts import companions, ensure_writable_dir, model_sha, precision_label, read_manifest, sha256_file
 from .bench import BenchResult, Perf, RunnerSettings, result_key, stored_keys
 from .devices.local import LocalDevice
 from .errors import MliteError
@@ -46,21 +46,6 @@ def _artifact(model_dir: Path, m, backend: str) -> Path:
     if backend == "lite" and m.to_dict().get("precision") == "int8":
         raise MliteError("Paddle Lite's x86 INT8 kernels return wrong values; bench INT8 with --backend onnxruntime")
     return model_dir / arts[0].path
-
-
-def companions(model_file: Path) -> list[Path]:
-    """The files a model needs: an ncnn ``.param`` also its ``.bin``."""
-    model_file = Path(model_file)
-    if model_file.suffix == ".param":
-        return [model_file, model_file.with_suffix(".bin")]
-    return [model_file]
-
-
-def model_sha(model_file: Path) -> str:
-    """sha256 of the model (of its files' hashes for several files)."""
-    import hashlib
-    shas = [sha256_file(f) for f in companions(model_file)]
-    return shas[0] if len(shas) == 1 else hashlib.sha256("".join(shas).encode()).hexdigest()
 
 
 def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,

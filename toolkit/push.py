@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import device_exec, runners
-from .artifacts import ensure_writable_dir, precision_label, read_manifest, sha256_file, write_text_atomic
+from .artifacts import ensure_writable_dir, model_sha, precision_label, read_manifest, sha256_file, write_text_atomic
 from .bench import BenchResult, RunnerError, RunnerSettings, result_key, stored_keys
 from .devices.base import Device, DeviceInfo
 from .devices.select import Where
+from .runners import RunnerMeta
 from .errors import CorruptFile, MliteError
 
 _SAFE_REMOTE = re.compile(r"^/[A-Za-z0-9._/+-]+$")
@@ -133,7 +134,6 @@ class NcnnModel:
 
 def find_ncnn(model_dir: Path) -> NcnnModel:
     """The ncnn files of an export made with --ncnn (checked against the manifest)."""
-    from .local_bench import model_sha
     model_dir = Path(model_dir)
     m = read_manifest(model_dir)
     md = m.to_dict() if m else {}
@@ -150,9 +150,50 @@ def find_ncnn(model_dir: Path) -> NcnnModel:
                      tuple(md.get("input_shape", (1, 3, 224, 224))), model_sha(param))
 
 
-def ncnn_plan(dev: Device, ws, model: NcnnModel, info: DeviceInfo):
-    """(launcher, remote model, runner path, runner sha, engine) for ncnn: our runner script, run by the
-    device's python3 with its ncnn package."""
+@dataclass
+class RunPlan:
+    """What differs between a Paddle Lite and an ncnn run on a device; the thread loop is shared."""
+
+    launch: str | list[str]           # the runner binary, or python3 + our runner script
+    remote_model: str
+    runner_backend: str               # the runner's --backend
+    label: str                        # BenchResult.backend (and the result key's)
+    model_file: str
+    storage: int
+    runner_path: Path
+    runner_sha: str
+    cpu_precision: str = "fp32"
+    meta: RunnerMeta = field(default_factory=RunnerMeta)     # from probing the runner (Lite)
+    engine: str | None = None                                  # the device's ncnn package (ncnn)
+
+    def runner_info(self, rmeta: RunnerMeta) -> dict:
+        info = {"path": str(self.runner_path), "sha256": self.runner_sha,
+                "version": rmeta.name or self.meta.name or rmeta.lite_version}
+        if self.engine:
+            return info | {"engine": self.engine}
+        return info | {"lite_version": rmeta.lite_version or self.meta.lite_version, "cpu": rmeta.cpu}
+
+
+def _lite_plan(dev: Device, ws, model: Model, cfg: PushConfig, info: DeviceInfo) -> RunPlan:
+    runner = Path(cfg.runner) if cfg.runner else default_runner(info)
+    if not runner.is_file():
+        raise RunnerError(f"runner {str(runner)!r} does not exist; pass --runner PATH to benchmark_bin")
+    runner_sha = sha256_file(runner)
+    if info.free_bytes is not None and info.free_bytes < model.nb.stat().st_size:
+        from .devices import NoSpace
+        raise NoSpace(f"device {info.serial} has {info.free_bytes / 1e6:.1f} MB free in {ws.remote_dir}, "
+                      f"the model needs {model.nb.stat().st_size / 1e6:.1f} MB; free space or use --remote-dir")
+    remote_runner = ws.put(runner, runners.remote_name(runner), runner_sha, "755")
+    meta = device_exec.probe(dev, remote_runner, cfg.timeout)
+    runners.check_versions(model.nb, meta, f"device {info.serial}")
+    remote_model = ws.put(model.nb, model.name + ".nb", model.sha256)
+    backend = "arm" if runners.is_arm(info.abi) else "x86"
+    return RunPlan(remote_runner, remote_model, backend, backend, model.nb.name, dev.size(remote_model) or 0, runner,
+                   runner_sha, meta=meta)
+
+
+def ncnn_plan(dev: Device, ws, model: NcnnModel, info: DeviceInfo, cpu_precision: str = "fp32") -> RunPlan:
+    """ncnn on a device: our runner script, run by the device's python3 with its ncnn package."""
     from . import runner as runner_mod
     from .devices import DeviceError
     check = dev.shell(["python3", "-c", "import ncnn, numpy; print('ncnn', ncnn.__version__)"], timeout=120)
@@ -165,38 +206,28 @@ def ncnn_plan(dev: Device, ws, model: NcnnModel, info: DeviceInfo):
     sha = sha256_file(script)
     launch = ["python3", ws.put(script, "mlite-runner.py", sha)]
     remote = ws.put(model.param, model.name + ".ncnn.param")
-    ws.put(model.bin, model.name + ".ncnn.bin")
-    return launch, remote, script, sha, check.output.strip()
+    remote_bin = ws.put(model.bin, model.name + ".ncnn.bin")
+    storage = (dev.size(remote) or 0) + (dev.size(remote_bin) or 0)
+    label = "ncnn" if cpu_precision == "fp32" else "ncnn-fp16"
+    return RunPlan(launch, remote, "ncnn", label, model.param.name, storage, script, sha, cpu_precision,
+                   engine=check.output.strip())
 
 
 def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None) -> DeviceRun:
-    """Benchmark one model on one device, one thread count at a time (``cfg.backend``: lite or ncnn)."""
-    if isinstance(model, NcnnModel):
-        return _bench_ncnn(dev, model, cfg, out_dir, on_run)
+    """Benchmark one model (a Model: Paddle Lite; an NcnnModel: ncnn) on one device, one thread count at a time."""
     info = dev.info()
     run = DeviceRun(info)
-    check_target(model, info)
-    runner = Path(cfg.runner) if cfg.runner else default_runner(info)
-    if not runner.is_file():
-        raise RunnerError(f"runner {str(runner)!r} does not exist; pass --runner PATH to benchmark_bin")
+    if isinstance(model, Model):
+        check_target(model, info)
     remote_dir = cfg.remote_dir or dev.default_remote_dir
-    runner_sha = sha256_file(runner)
     with device_exec.Workspace(dev, remote_dir, keep=cfg.keep) as ws:
-        if info.free_bytes is not None and info.free_bytes < model.nb.stat().st_size:
-            from .devices import NoSpace
-            raise NoSpace(f"device {info.serial} has {info.free_bytes / 1e6:.1f} MB free in {remote_dir}, "
-                          f"the model needs {model.nb.stat().st_size / 1e6:.1f} MB; free space or use --remote-dir")
-        remote_runner = ws.put(runner, runners.remote_name(runner), runner_sha, "755")
-        meta = device_exec.probe(dev, remote_runner, cfg.timeout)
-        runners.check_versions(model.nb, meta, f"device {info.serial}")
-        remote_model = ws.put(model.nb, model.name + ".nb", model.sha256)
-        storage = dev.size(remote_model)
-        backend = "arm" if runners.is_arm(info.abi) else "x86"
+        plan = (ncnn_plan(dev, ws, model, info, cfg.cpu_precision) if isinstance(model, NcnnModel)
+                else _lite_plan(dev, ws, model, cfg, info))
         done = stored_keys(out_dir) if cfg.resume else set()
         ran = 0
         for threads in cfg.threads:
-            key = result_key(model.sha256, info.serial, backend, threads, cfg.warmup, cfg.repeats, cfg.power_mode,
-                             runner_sha)
+            key = result_key(model.sha256, info.serial, plan.label, threads, cfg.warmup, cfg.repeats, cfg.power_mode,
+                             plan.runner_sha)
             if key in done:
                 run.skipped.append(threads)
                 if on_run:
@@ -205,58 +236,19 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
             if ran and cfg.cooldown:
                 time.sleep(cfg.cooldown)
             ran += 1
-            rs = RunnerSettings(remote_model, model.input_shape, backend, threads, cfg.warmup, cfg.repeats,
-                                cfg.power_mode)
-            perf, rmeta = device_exec.run(dev, remote_runner, rs, cfg.timeout)
-            version = rmeta.name or meta.name or rmeta.lite_version
-            emulated = bool(info.emulated or rmeta.emulated)
+            rs = RunnerSettings(plan.remote_model, model.input_shape, plan.runner_backend, threads, cfg.warmup,
+                                cfg.repeats, cfg.power_mode, plan.cpu_precision)
+            perf, rmeta = device_exec.run(dev, plan.launch, rs, cfg.timeout)
             res = BenchResult(
-                device=info.to_dict(), model=model.name, model_file=model.nb.name, precision=model.precision,
-                weights=model.weights, backend=backend, threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
-                power_mode=cfg.power_mode, perf=perf.to_dict(), storage_bytes=storage or 0,
-                runner={"path": str(runner), "sha256": runner_sha, "version": version,
-                        "lite_version": rmeta.lite_version or meta.lite_version, "cpu": rmeta.cpu},
-                timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                device=info.to_dict(), model=model.name, model_file=plan.model_file, precision=model.precision,
+                weights=model.weights, backend=plan.label, threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
+                power_mode=cfg.power_mode, perf=perf.to_dict(), storage_bytes=plan.storage,
+                runner=plan.runner_info(rmeta), timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 settings={"input_shape": list(model.input_shape), "remote_dir": remote_dir,
-                          "cooldown_s": cfg.cooldown, "model_sha256": model.sha256}, key=key, emulated=emulated)
+                          "cooldown_s": cfg.cooldown, "model_sha256": model.sha256}, key=key,
+                emulated=bool(info.emulated or rmeta.emulated))
             run.results.append(res)
             run.files.append(str(_store(out_dir, res)))
-            if on_run:
-                on_run()
-    return run
-
-
-def _bench_ncnn(dev: Device, model: NcnnModel, cfg: PushConfig, out_dir: Path, on_run=None) -> DeviceRun:
-    info = dev.info()
-    run = DeviceRun(info)
-    remote_dir = cfg.remote_dir or dev.default_remote_dir
-    with device_exec.Workspace(dev, remote_dir, keep=cfg.keep) as ws:
-        launch, remote_model, script, runner_sha, engine = ncnn_plan(dev, ws, model, info)
-        storage = (dev.size(remote_model) or 0) + (dev.size(remote_model[:-len(".param")] + ".bin") or 0)
-        done = stored_keys(out_dir) if cfg.resume else set()
-        for i, threads in enumerate(cfg.threads):
-            key = result_key(model.sha256, info.serial, "ncnn" + ("-fp16" if cfg.cpu_precision == "fp16" else ""),
-                             threads, cfg.warmup, cfg.repeats, cfg.power_mode, runner_sha)
-            if key in done:
-                run.skipped.append(threads)
-            else:
-                if i and cfg.cooldown:
-                    time.sleep(cfg.cooldown)
-                rs = RunnerSettings(remote_model, model.input_shape, "ncnn", threads, cfg.warmup, cfg.repeats,
-                                    cfg.power_mode, cfg.cpu_precision)
-                perf, rmeta = device_exec.run(dev, launch, rs, cfg.timeout)
-                res = BenchResult(
-                    device=info.to_dict(), model=model.name, model_file=model.param.name, precision=model.precision,
-                    weights=model.weights, backend="ncnn" if cfg.cpu_precision == "fp32" else "ncnn-fp16",
-                    threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
-                    power_mode=cfg.power_mode, perf=perf.to_dict(), storage_bytes=storage,
-                    runner={"path": str(script), "sha256": runner_sha, "version": rmeta.name, "engine": engine},
-                    timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    settings={"input_shape": list(model.input_shape), "remote_dir": remote_dir,
-                              "cooldown_s": cfg.cooldown, "model_sha256": model.sha256}, key=key,
-                    emulated=bool(info.emulated))
-                run.results.append(res)
-                run.files.append(str(_store(out_dir, res)))
             if on_run:
                 on_run()
     return run

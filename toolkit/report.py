@@ -99,7 +99,7 @@ def _rows(rep: Report, table: Table) -> list[list[str]]:
 def _top1_source(r: Row) -> str:
     if r.top1_source != "eval":
         return r.top1_source or "-"
-    return f"eval: {r.top1_engine}" + (f", {r.top1_images} images" if r.top1_images else "")
+    return f"eval: {r.top1_by}" + (f", {r.top1_images} images" if r.top1_images else "")
 
 
 @dataclass
@@ -141,7 +141,7 @@ def _view_columns(view: PrecisionView) -> list[str]:
 def _short_engine(r: Row) -> str:
     if r.top1_source != "eval":
         return r.top1_source or "-"
-    return r.top1_engine.split(" (")[0] + (f" on {r.top1_engine.rsplit(' on ', 1)[1]}" if " on " in r.top1_engine else "")
+    return r.top1_engine.split(" (")[0] + (f" on {r.top1_device}" if r.top1_device else "")
 
 
 def _view_rows(view: PrecisionView) -> list[list[str]]:
@@ -230,7 +230,7 @@ def to_json(rep: Report) -> str:
             rows.append({"model": r.model, "backend": r.backend, "precision": r.precision, "weights": r.weights,
                          "latency_ms": {str(k): v for k, v in sorted(r.latency_ms.items())},
                          "storage_mb": r.storage_bytes / 1e6, "top1": r.top1, "top1_source": r.top1_source,
-                         "top1_engine": r.top1_engine, "top1_images": r.top1_images, "base_model": r.group,
+                         "top1_engine": r.top1_by, "top1_images": r.top1_images, "base_model": r.group,
                          "family": r.family,
                          "published": None if ref is None else {
                              "latency_ms": {str(t): getattr(ref, f"sd855_ms_t{t}") for t in THREADS},
@@ -251,7 +251,7 @@ def _view_json(view: PrecisionView | None) -> dict | None:
     for model, cells in view.models.items():
         models.append({"model": model, "same_images": not view.mixed_data(model), "precisions": [
             {"precision": p, "backend": b, "storage_mb": r.storage_bytes / 1e6, "latency_ms": r.latency_ms.get(view.threads),
-             "top1": r.top1, "top1_source": r.top1_source, "top1_engine": r.top1_engine, "top1_images": r.top1_images}
+             "top1": r.top1, "top1_source": r.top1_source, "top1_engine": r.top1_by, "top1_images": r.top1_images}
             for (p, b), r in sorted(cells.items(), key=lambda kv: (_rank(kv[0][0]), kv[0]))]})
     return {"threads": view.threads, "models": models}
 

@@ -35,12 +35,20 @@ class Row:
     sources: list[str] = field(default_factory=list)
     base_model: str | None = None         # the FP32 model an INT8/FP16 artifact was made from (else model)
     top1_engine: str | None = None        # the runtime that produced the top-1 (eval), e.g. onnxruntime
+    top1_device: str | None = None        # the device it ran on (serial), None for a host engine
     top1_images: int | None = None
     top1_data: str | None = None          # sha256 of the eval's image list: same value = same images
 
     @property
     def group(self) -> str:
         return self.base_model or self.model
+
+    @property
+    def top1_by(self) -> str | None:
+        """The engine that produced the top-1, and the device it ran on."""
+        if self.top1_engine is None or self.top1_device is None:
+            return self.top1_engine
+        return f"{self.top1_engine} on {self.top1_device}"
 
 
 @dataclass
@@ -100,11 +108,7 @@ class Accuracy:
     engine: str | None = None
     images: int | None = None
     data: str | None = None
-
-
-def _eval_engine(e: dict) -> str:
-    serial = (e.get("device") or {}).get("serial")
-    return f"{e.get('engine') or e['backend']} on {serial}" if serial else e["backend"]
+    device: str | None = None             # serial of the device the eval ran on
 
 
 def pick_eval(evals: list[dict], backend: str, serial: str) -> dict | None:
@@ -120,7 +124,9 @@ def pick_eval(evals: list[dict], backend: str, serial: str) -> dict | None:
 def _accuracy(md: dict, name: str, backend: str, serial: str) -> Accuracy:
     e = pick_eval(md.get("eval") or [], backend, serial)
     if e is not None:
-        return Accuracy(e["top1"], "eval", _eval_engine(e), e.get("images"), e.get("data_sha256"))
+        serial = (e.get("device") or {}).get("serial")
+        return Accuracy(e["top1"], "eval", (e.get("engine") or e["backend"]) if serial else e["backend"],
+                        e.get("images"), e.get("data_sha256"), serial)
     from . import zoo
     reg = zoo.registry()
     if name in reg:
@@ -154,7 +160,7 @@ def build_tables(inputs: list[Path]) -> list[Table]:
                 r["model"], r["backend"], precision_label(md, r.get("precision", "?")), r.get("weights", "?"),
                 r["storage_bytes"], top1=acc.top1, top1_source=acc.source, family=md.get("family") or _family(r["model"]),
                 base_model=(md.get("source") or {}).get("model") if md.get("precision") in ("int8", "fp16") else None,
-                top1_engine=acc.engine, top1_images=acc.images, top1_data=acc.data)
+                top1_engine=acc.engine, top1_device=acc.device, top1_images=acc.images, top1_data=acc.data)
         t = int(r["threads"])
         if t not in row.stamps or r.get("timestamp", "") >= row.stamps[t]:
             row.latency_ms[t] = float(r["perf"]["avg_ms"])

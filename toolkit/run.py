@@ -68,7 +68,6 @@ def _target(cfg: RunConfig, devices) -> str:
 
 
 def run(cfg: RunConfig) -> list[ModelOutcome]:
-    from . import api
     from .progress import Steps
     devices = []
     if cfg.mode in ("adb", "ssh"):

@@ -15,7 +15,6 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
 from . import zoo
-from .devices.select import Where
 from .errors import MliteError
 
 # The lightweight-network study this command automates: ShuffleNetV2 0.5/1.0/1.5, MobileNetV2 0.5/1.0/1.4,
@@ -139,14 +138,9 @@ def _device_kind(spec: str) -> str:
 
 
 def _open_device(cfg: StudyConfig):
-    kind = _device_kind(cfg.device)
-    if kind == "local":
-        from .devices.local import LocalDevice
-        return LocalDevice()
-    rest = cfg.device[4:]
-    where = Where(serials=[rest]) if kind == "adb" else Where(ssh=[rest], identity=cfg.identity,
-                                                              ssh_config=cfg.ssh_config)
-    return where.open()[0]
+    from .devices.select import open_device
+    _device_kind(cfg.device)
+    return open_device(cfg.device, cfg.identity, cfg.ssh_config)
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -222,9 +216,8 @@ def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: i
     pp = data.Preprocess.for_input_size(cfg.image_size)
     train = data.open_folder(train_dir, pp, need_labels=True, what="training split")
     val = data.open_folder(val_dir, pp, need_labels=True, what="validation split")
-    listing = "\n".join(f"{f.relative_to(train.root)} {lab}" for f, lab in zip(train.files, train.labels))
     key = hashlib.sha256(json.dumps({
-        "recipe": finetune.RECIPE, "model": spec.name, "train": hashlib.sha256(listing.encode()).hexdigest(),
+        "recipe": finetune.RECIPE, "model": spec.name, "train": train.listing_sha256(),
         "classes": classes, "image_size": cfg.image_size, "epochs": cfg.epochs, "lr": cfg.lr,
         "batch_size": cfg.batch_size, "seed": cfg.seed, "init": w.identity if w else "scratch"}).encode()).hexdigest()
     dest = Path(cfg.out) / "finetune" / spec.name
@@ -307,7 +300,7 @@ def study_model(name: str, cfg: StudyConfig, dev, info, split: tuple, steps) -> 
     train_dir, val_dir, classes = split
     spec = zoo.get(name)
     from .runners import is_arm
-    arm = info.abi is not None and is_arm(info.abi) or (cfg.device == "local" and _host_arm())
+    arm = info.abi is not None and is_arm(info.abi)          # a local ARM host reports its machine
     target = "arm" if arm else "x86"
     if "int8" in cfg.precisions and not arm and cfg.device != "local":
         raise StudyError(f"--precision int8 on {info.serial} ({info.abi}) needs an ARM device: INT8 .nb files are "
@@ -333,12 +326,6 @@ def study_model(name: str, cfg: StudyConfig, dev, info, split: tuple, steps) -> 
         _measure(row, Path(stage.directory), cfg, dev, info, val_dir, arm)
         rows.append(row)
     return rows
-
-
-def _host_arm() -> bool:
-    """``--device local`` on an ARM host (or with our ARM runner under qemu-user): benchmark the ARM .nb."""
-    import platform
-    return platform.machine() in ("aarch64", "arm64")
 
 
 def study(cfg: StudyConfig) -> StudyResult:

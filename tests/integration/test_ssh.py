@@ -234,8 +234,9 @@ def test_ncnn_on_the_boards_arm_kernels_matches_paddle(board, ncnn_exports, name
     dev = SshDevice(board.target, config=board.config)
     info = dev.info()
     with device_exec.Workspace(dev, "/tmp/mlite-ncnn-parity") as ws:
-        launch, remote, _script, _sha, engine = ncnn_plan(dev, ws, find_ncnn(d), info)
-        out = device_exec.infer(ws, launch, remote, x, backend="ncnn").outputs
+        plan = ncnn_plan(dev, ws, find_ncnn(d), info)
+        out = device_exec.infer(ws, plan.launch, plan.remote_model, x, backend="ncnn").outputs
+    engine = plan.engine
     check = parity.compare(engine, ref, out.reshape(ref.shape), tolerance=1e-3)
     assert check.ok and check.top1_match, check.to_dict()
     assert engine.startswith("ncnn 1.0.") and info.machine == "aarch64"

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Device, DeviceInfo, ShellResult, quote_argv, soc_name
+from .base import (EXIT_MARK, SEP_MARK, Device, DeviceInfo, ShellResult, quote_argv, soc_name, split_exit_mark,
+                   with_exit_mark)
 from .errors import (AdbMissing, AmbiguousDevice, DeviceError, DeviceLost, DeviceNotReady, NoDevice, NoSpace,
                      UnknownSerial)
 
-EXIT_MARK = "__MLITE_EXIT__"
-SEP_MARK = "__MLITE_SEP__"
 MAX_SHELL = 4000            # adb refuses shell commands over 4096 bytes
 PROPS = ["ro.product.model", "ro.product.manufacturer", "ro.soc.model", "ro.board.platform",
          "ro.product.cpu.abi", "ro.build.version.release", "ro.kernel.qemu", "ro.boot.qemu"]
@@ -137,15 +135,15 @@ class AdbDevice(Device):
     def _shell_raw(self, command: str, timeout: float, what: str) -> ShellResult:
         """Run a command line whose words are already quoted; the exit status comes from a marker
         (works with shell v1, which always exits 0, and v2)."""
-        line = f"{command} 2>&1; echo {EXIT_MARK}$?"
+        line = with_exit_mark(command)
         if len(line.encode()) > MAX_SHELL:
             raise DeviceError(f"shell command for {what} is {len(line)} bytes; adb allows 4096: use a shorter "
                               "--remote-dir or model path")
         p = self._run(["shell", line], timeout, what)
-        m = re.search(rf"{EXIT_MARK}(\d+)\s*$", p.stdout)
-        if m is None:
+        marked = split_exit_mark(p.stdout)
+        if marked is None:
             raise DeviceLost(f"device {self.serial} stopped answering during {what}; reconnect it and rerun")
-        return ShellResult(int(m.group(1)), p.stdout[:m.start()] + p.stderr)
+        return ShellResult(marked[0], marked[1] + p.stderr)
 
     # ---- Device -----------------------------------------------------------------------------
     def shell(self, argv: list[str], timeout: float) -> ShellResult:

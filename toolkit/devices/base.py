@@ -1,6 +1,7 @@
 """The Device protocol: describe, push/pull, run a command with a timeout, clean up."""
 from __future__ import annotations
 
+import re
 import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, asdict
@@ -113,10 +114,24 @@ class Device(ABC):
             pass
 
 
+EXIT_MARK = "__MLITE_EXIT__"       # remote shells print the command's status after it
+SEP_MARK = "__MLITE_SEP__"         # between the outputs of several probes in one shell call
+
+
+def with_exit_mark(command: str) -> str:
+    """``command`` (words already quoted) followed by a marker carrying its exit status."""
+    return f"{command} 2>&1; echo {EXIT_MARK}$?"
+
+
+def split_exit_mark(stdout: str) -> tuple[int, str] | None:
+    """(status, output before the marker), or None when the marker never came (the connection broke)."""
+    m = re.search(rf"{EXIT_MARK}(\d+)\s*$", stdout)
+    return None if m is None else (int(m.group(1)), stdout[:m.start()])
+
+
 def self_excluding(text: str) -> str:
     """A ``pkill -f`` regex matching ``text`` but not the shell command line that carries it (``abc`` ->
     ``ab[c]``): otherwise pkill also kills the remote shell running it, and its answer is lost."""
-    import re
     if not text:
         return text
     return re.escape(text[:-1]) + "[" + re.escape(text[-1]) + "]"

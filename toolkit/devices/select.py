@@ -16,6 +16,13 @@ class Where:
     identity: Path | None = None          # ssh -i (default: MLITE_SSH_IDENTITY, else ssh's own choice)
     ssh_config: Path | None = None        # ssh -F (default: MLITE_SSH_CONFIG, else ~/.ssh/config)
 
+    @classmethod
+    def of(cls, serials: list[str] | None = None, ssh: list[str] | None = None, identity=None,
+           ssh_config=None) -> "Where":
+        """From API arguments (paths as strings or Paths, empty meaning none)."""
+        return cls(serials=serials or None, ssh=ssh or None, identity=Path(identity) if identity else None,
+                   ssh_config=Path(ssh_config) if ssh_config else None)
+
     @property
     def kind(self) -> str:
         return "ssh" if self.ssh else "adb"
@@ -38,3 +45,17 @@ class Where:
             return [SshDevice(t, identity=identity, config=config) for t in targets]
         from . import adb
         return adb.resolve(self.serials)
+
+
+def open_device(spec: str, identity=None, ssh_config=None) -> Device:
+    """One device by name: ``local`` (this host), ``ssh:USER@HOST[:PORT]`` (a board), ``adb:SERIAL`` or a bare
+    adb serial."""
+    if spec == "local":
+        from .local import LocalDevice
+        return LocalDevice()
+    if spec.startswith("ssh:"):
+        return Where.of(ssh=[spec.removeprefix("ssh:")], identity=identity, ssh_config=ssh_config).open()[0]
+    serial = spec.removeprefix("adb:")
+    if not serial:
+        raise DeviceError("--device adb: needs a serial, e.g. --device adb:R58M123ABC (see 'mlite devices')")
+    return Where(serials=[serial]).open()[0]

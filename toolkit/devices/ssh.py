@@ -12,11 +12,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Device, DeviceInfo, ShellResult, quote_argv
+from .base import SEP_MARK, Device, DeviceInfo, ShellResult, quote_argv, split_exit_mark, with_exit_mark
 from .errors import DeviceError, DeviceLost, NoSpace
 
-EXIT_MARK = "__MLITE_EXIT__"
-SEP_MARK = "__MLITE_SEP__"
 _USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _IPV6 = re.compile(r"^[0-9A-Fa-f:.]+$")
@@ -59,17 +57,19 @@ class Target:
     port: int = 22
 
     @property
+    def _host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host           # IPv6 in brackets
+
+    @property
     def serial(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.user}@{host}" + (f":{self.port}" if self.port != 22 else "")
+        return f"{self.user}@{self._host}" + (f":{self.port}" if self.port != 22 else "")
 
     @property
     def login(self) -> str:
         return f"{self.user}@{self.host}"
 
     def scp_path(self, remote: str) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.user}@{host}:{remote}"
+        return f"{self.user}@{self._host}:{remote}"
 
 
 def parse_target(spec: str) -> Target:
@@ -84,7 +84,7 @@ def parse_target(spec: str) -> Target:
         host, close, tail = rest[1:].partition("]")
         if not close or not _IPV6.match(host) or (tail and not tail.startswith(":")):
             raise BadTarget(f"--ssh {spec!r}: bad bracketed IPv6 address; {hint}")
-        port = tail[1:] or port if tail else port
+        port = tail[1:] or port
     else:
         host, _, p = rest.partition(":")
         port = p or port
@@ -166,11 +166,11 @@ class SshDevice(Device):
         """Run a command line whose words are already quoted; the exit status comes from a marker, so a
         remote status of 255 is not mistaken for an ssh failure."""
         p = self._call([self._ssh, *self._opts, "-p", str(self.target.port), "--", self.target.login,
-                        f"{command} 2>&1; echo {EXIT_MARK}$?"], timeout)
-        m = re.search(rf"{EXIT_MARK}(\d+)\s*$", p.stdout)
-        if m is None:
+                        with_exit_mark(command)], timeout)
+        marked = split_exit_mark(p.stdout)
+        if marked is None:
             raise _classify(self.target, p.stderr + "\n" + p.stdout, what)
-        return ShellResult(int(m.group(1)), p.stdout[:m.start()])
+        return ShellResult(*marked)
 
     def _copy(self, src: str, dst: str, timeout: float, what: str) -> None:
         p = self._call([self._scp, "-q", *self._opts, "-P", str(self.target.port), "--", src, dst], timeout)
