@@ -32,12 +32,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps pnnx==$(PNNX_VERSION) 2>&1 | $(PIPFILTER)
 	@touch $(STAMP)
 
-# Debian packages: the real adb client; JUnit 4 and a JDK for the Android app's pure-Java tests.
-DEB_PACKAGES := adb junit4 default-jdk-headless
+# Debian packages: the real adb client; JUnit 4 and a JDK for the Android app's pure-Java tests; mksh and
+# toybox, the shell and userland of Android, which the loopback test phone runs every command with.
+DEB_PACKAGES := adb junit4 default-jdk-headless mksh toybox
 JUNIT_JAR := /usr/share/java/junit4.jar
 HAMCREST_JAR := /usr/share/java/hamcrest-core.jar
 system-packages:
 	@missing=""; command -v adb >/dev/null || missing="$$missing adb"; \
+	for p in mksh toybox; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	[ -f $(JUNIT_JAR) ] && [ -f $(HAMCREST_JAR) ] || missing="$$missing junit4"; \
 	command -v javac >/dev/null || missing="$$missing default-jdk-headless"; \
 	if [ -n "$$missing" ]; then \

@@ -117,7 +117,8 @@ def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[
          warmup: int = 10, repeats: int = 30, power_mode: int = 0, runner: Path | str | None = None,
          remote_dir: str | None = None, cooldown: float = 0.0, timeout: float = 300.0, keep: bool = False,
          progress: bool = True, ssh: list[str] | None = None, identity: Path | str | None = None,
-         ssh_config: Path | str | None = None, backend: str = "lite", cpu_precision: str = "fp32"):
+         ssh_config: Path | str | None = None, backend: str = "lite", cpu_precision: str = "fp32",
+         cooldown_until: float | None = None, cooldown_timeout: float = 600.0):
     """Benchmark a model on adb devices or SSH boards; returns one DeviceRun per device."""
     from .devices.select import Where
     from .push import PushConfig, push as run
@@ -125,7 +126,8 @@ def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[
     return run(PushConfig(model_dir=Path(model_dir), where=where, threads=threads or [1, 2, 4], warmup=warmup,
                           repeats=repeats, power_mode=power_mode, runner=Path(runner) if runner else None,
                           remote_dir=remote_dir, cooldown=cooldown, timeout=timeout, keep=keep, progress=progress,
-                          backend=backend, cpu_precision=cpu_precision))
+                          backend=backend, cpu_precision=cpu_precision, cooldown_until=cooldown_until,
+                          cooldown_timeout=cooldown_timeout))
 
 
 def bench_local(model_dir: Path | str, backends: list[str], threads: list[int], warmup: int = 10, repeats: int = 30,
@@ -140,7 +142,8 @@ def run(models: str | None = None, family: str | None = None, all_: bool = False
         warmup: int = 10, repeats: int = 30, weights: str = "pretrained", calib: Path | str | None = None,
         runner: Path | str | None = None, timeout: float = 300.0, out: Path | str = "mlite_out",
         progress: bool = True, ssh: list[str] | None = None, identity: Path | str | None = None,
-        ssh_config: Path | str | None = None):
+        ssh_config: Path | str | None = None, cooldown: float = 0.0, cooldown_until: float | None = None,
+        cooldown_timeout: float = 600.0):
     """Export (+INT8) and benchmark a list of models; one ModelOutcome each."""
     from .devices.select import Where
     from .run import RunConfig, run as go, select_models
@@ -148,7 +151,8 @@ def run(models: str | None = None, family: str | None = None, all_: bool = False
     where = Where.of(serials, ssh, identity, ssh_config)
     return go(RunConfig(models=names, mode=mode, int8=int8, onnx=onnx, where=where, threads=threads or [1, 2, 4],
                         warmup=warmup, repeats=repeats, weights=weights, calib=Path(calib) if calib else None,
-                        runner=Path(runner) if runner else None, out=Path(out), timeout=timeout, progress=progress))
+                        runner=Path(runner) if runner else None, out=Path(out), timeout=timeout, progress=progress,
+                        cooldown=cooldown, cooldown_until=cooldown_until, cooldown_timeout=cooldown_timeout))
 
 
 def report(inputs: list[Path | str], fmt: str = "md", reference: bool = False, plot: Path | str | None = None,

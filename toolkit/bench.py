@@ -248,6 +248,8 @@ class BenchResult:
     settings: dict = field(default_factory=dict)
     key: str = ""                 # hash of what decides the measurement (resumable runs skip a match)
     emulated: bool = False        # the CPU was emulated (qemu-user): outputs exact, times not a device's
+    state: dict | None = None     # device state before/after, cores used, cooling, throttled + reasons
+    load: dict | None = None      # model load: init ms, cache cold|warm (and why warm)
 
     def __post_init__(self) -> None:
         problem = result_problem(asdict(self))
@@ -288,6 +290,11 @@ def result_problem(data: dict) -> str | None:
         return f"emulated = {_show(data['emulated'])} is not true or false"
     if "settings" in data and (problem := _shape_problem(data["settings"])):
         return problem
+    for name in ("state", "load"):
+        if data.get(name) is not None and not isinstance(data[name], dict):
+            return f"{name} = {_show(data[name])} is not a mapping"
+    if isinstance(data.get("state"), dict) and not isinstance(data["state"].get("throttled", False), bool):
+        return f"state.throttled = {_show(data['state']['throttled'])} is not true or false"
     if "perf" not in data:
         return None
     if not isinstance(data["perf"], dict):

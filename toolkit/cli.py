@@ -309,6 +309,15 @@ def _ssh_options(f):
                         help="An ARM Linux board over SSH (repeatable); host keys must be known.")(_ssh_key_options(f))
 
 
+def _cooling_options(f):
+    """--cooldown / --cooldown-until / --cooldown-timeout: thermal rest before device runs."""
+    f = click.option("--cooldown-timeout", default=600.0, show_default=True,
+                     help="Longest wait for --cooldown-until, seconds (then the run goes ahead, flagged).")(f)
+    f = click.option("--cooldown-until", type=float, metavar="CELSIUS",
+                     help="Before each run, wait until the device's hottest thermal zone is at or below this.")(f)
+    return click.option("--cooldown", default=0.0, show_default=True, help="Seconds to rest between runs (thermal).")(f)
+
+
 def _where_flag(use_adb: bool, ssh: tuple) -> None:
     from .errors import MliteError
     if use_adb == bool(ssh):
@@ -378,13 +387,13 @@ def _print_bench_rows(results) -> None:
 @click.option("--cpu-precision", default="fp32", show_default=True,
               help="fp32, or fp16 with --backend ncnn (ncnn's FP16 storage and arithmetic; armv8.2 cores).")
 @click.option("--remote-dir", help="Device directory (default /data/local/tmp/mlite).")
-@click.option("--cooldown", default=0.0, show_default=True, help="Seconds to rest between runs (thermal).")
+@_cooling_options
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds allowed per runner run.")
 @click.option("--keep", is_flag=True, help="Leave the pushed files on the device.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup, repeats, power_mode, runner,
-         backend, cpu_precision, remote_dir, cooldown, timeout, keep, as_json) -> None:
+         backend, cpu_precision, remote_dir, cooldown, cooldown_until, cooldown_timeout, timeout, keep, as_json) -> None:
     """Push a .nb and the runner to phones (adb) or boards (ssh), benchmark at each thread count, collect."""
     from . import api
     from .errors import MliteError
@@ -392,7 +401,8 @@ def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup
     runs = api.push(model_dir, serials=list(serials) or None, threads=_int_list(threads, "--threads"), warmup=warmup,
                     repeats=repeats, power_mode=power_mode, runner=runner, remote_dir=remote_dir, cooldown=cooldown,
                     timeout=timeout, keep=keep, progress=not as_json, ssh=list(ssh) or None, identity=identity,
-                    ssh_config=ssh_config, backend=backend, cpu_precision=cpu_precision)
+                    ssh_config=ssh_config, backend=backend, cpu_precision=cpu_precision,
+                    cooldown_until=cooldown_until, cooldown_timeout=cooldown_timeout)
     failed = [r for r in runs if r.error]
     if as_json:
         _print_json([r.to_dict() for r in runs])
@@ -507,11 +517,12 @@ def study(data, val, val_split, models, family, preset, device, identity, ssh_co
 @click.option("--calib", type=click.Path(), help="Calibration images for --int8.")
 @click.option("--runner", type=click.Path(), help="benchmark_bin for ARM phones.")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds per runner run.")
+@_cooling_options
 @click.option("--out", default="mlite_out", show_default=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config, use_local, serials, threads, warmup,
-            repeats, weights, calib, runner, timeout, out, as_json) -> None:
+            repeats, weights, calib, runner, timeout, cooldown, cooldown_until, cooldown_timeout, out, as_json) -> None:
     """Export (+INT8) and benchmark many models; resumable, continues past failures."""
     from . import api
     from .errors import MliteError
@@ -521,7 +532,8 @@ def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config
     outcomes = api.run(models=models, family=family, all_=all_, int8=int8, onnx=onnx, mode=mode,
                        serials=list(serials) or None, threads=_int_list(threads, "--threads"), warmup=warmup,
                        repeats=repeats, weights=weights, calib=calib, runner=runner, timeout=timeout, out=out,
-                       progress=not as_json, ssh=list(ssh) or None, identity=identity, ssh_config=ssh_config)
+                       progress=not as_json, ssh=list(ssh) or None, identity=identity, ssh_config=ssh_config,
+                       cooldown=cooldown, cooldown_until=cooldown_until, cooldown_timeout=cooldown_timeout)
     failed = [o for o in outcomes if o.error]
     if as_json:
         _print_json([o.to_dict() for o in outcomes])

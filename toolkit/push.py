@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import device_exec, runners
+from . import device_exec, device_state, runners
 from .artifacts import ensure_writable_dir, model_sha, precision_label, read_manifest, sha256_file, write_text_atomic
 from .bench import BenchResult, RunnerError, RunnerSettings, result_key, stored_keys
 from .devices.base import Device, DeviceInfo
@@ -31,6 +31,8 @@ class PushConfig:
     runner: Path | None = None
     remote_dir: str | None = None
     cooldown: float = 0.0
+    cooldown_until: float | None = None   # °C: before each run, wait for the hottest zone to cool to this
+    cooldown_timeout: float = 600.0       # ... for at most this many seconds (then run, flagged)
     timeout: float = 300.0
     keep: bool = False
     progress: bool = True
@@ -99,6 +101,9 @@ def validate_settings(cfg: PushConfig) -> None:
         raise MliteError("--warmup must be >= 0 and --repeats >= 1")
     if cfg.timeout <= 0 or cfg.cooldown < 0:
         raise MliteError("--timeout must be > 0 and --cooldown >= 0 seconds")
+    if cfg.cooldown_until is not None and not (0 < cfg.cooldown_until < 120) or cfg.cooldown_timeout <= 0:
+        raise MliteError(f"--cooldown-until {cfg.cooldown_until} °C: give a temperature between 0 and 120 (e.g. 40) "
+                         "and a --cooldown-timeout > 0 seconds")
     if cfg.remote_dir is not None and (not _SAFE_REMOTE.match(cfg.remote_dir) or ".." in cfg.remote_dir.split("/")):
         raise MliteError(f"--remote-dir {cfg.remote_dir!r} must be an absolute path of letters, digits and ._+-/ "
                          "without '..' (e.g. /data/local/tmp/mlite)")
@@ -225,6 +230,7 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
                 else _lite_plan(dev, ws, model, cfg, info))
         done = stored_keys(out_dir) if cfg.resume else set()
         ran = 0
+        cache_note = None
         for threads in cfg.threads:
             key = result_key(model.sha256, info.serial, plan.label, threads, cfg.warmup, cfg.repeats, cfg.power_mode,
                              plan.runner_sha)
@@ -235,23 +241,45 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
                 continue
             if ran and cfg.cooldown:
                 time.sleep(cfg.cooldown)
+            cooling = (device_state.cool_down(dev, cfg.cooldown_until, cfg.cooldown_timeout)
+                       if cfg.cooldown_until is not None else None)
+            if not ran:                  # the first process loads the model cold, if the device lets us drop caches
+                cache_note = device_state.drop_caches(dev)
             ran += 1
             rs = RunnerSettings(plan.remote_model, model.input_shape, plan.runner_backend, threads, cfg.warmup,
                                 cfg.repeats, cfg.power_mode, plan.cpu_precision)
+            before = device_state.read(dev)
             perf, rmeta = device_exec.run(dev, plan.launch, rs, cfg.timeout)
+            after = device_state.read(dev)
+            cold = ran == 1 and cache_note is None
             res = BenchResult(
                 device=info.to_dict(), model=model.name, model_file=plan.model_file, precision=model.precision,
                 weights=model.weights, backend=plan.label, threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
                 power_mode=cfg.power_mode, perf=perf.to_dict(), storage_bytes=plan.storage,
                 runner=plan.runner_info(rmeta), timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 settings={"input_shape": list(model.input_shape), "remote_dir": remote_dir,
-                          "cooldown_s": cfg.cooldown, "model_sha256": model.sha256}, key=key,
-                emulated=bool(info.emulated or rmeta.emulated))
+                          "cooldown_s": cfg.cooldown, "cooldown_until_c": cfg.cooldown_until,
+                          "model_sha256": model.sha256}, key=key,
+                emulated=bool(info.emulated or rmeta.emulated),
+                state=run_state(before, after, cfg.power_mode, cooling),
+                load={"init_ms": perf.init_ms, "cache": "cold" if cold else "warm",
+                      "note": None if cold else (cache_note if ran == 1 else "model loaded before by this run")})
             run.results.append(res)
             run.files.append(str(_store(out_dir, res)))
             if on_run:
                 on_run()
     return run
+
+
+def run_state(before: device_state.DeviceState, after: device_state.DeviceState, power_mode: int,
+              cooling: device_state.Cooling | None = None) -> dict:
+    """A result's device state: before/after, the cores its power mode allows, cooling, and why it is throttled."""
+    why = device_state.throttled(before, after)
+    if cooling is not None and cooling.reached is False:
+        why.insert(0, f"started at {cooling.end_c:.1f} °C, above --cooldown-until {cooling.target_c:g} "
+                      f"(gave up after {cooling.waited_s:.0f} s)")
+    return {"before": before.to_dict(), "after": after.to_dict(), "cores": device_state.cores_for(power_mode, before),
+            "cooling": cooling.to_dict() if cooling else None, "throttled": bool(why), "reasons": why}
 
 
 def _store(out_dir: Path, res: BenchResult) -> Path:

@@ -61,7 +61,7 @@ def _columns(rep: Report) -> list[str]:
     cols.append("Storage Size(MB)")
     if rep.reference:
         cols += ["SD855 Storage(M)", "ratio storage"]
-    cols += ["top-1", "top-1 source"]
+    cols += ["load cold/warm (ms)", "peak MB", "top-1", "top-1 source"]
     return cols
 
 
@@ -80,7 +80,7 @@ def _rows(rep: Report, table: Table) -> list[list[str]]:
         for t in THREADS:
             m = r.latency_ms.get(t)
             mf = meas_flags.get((f"{r.model} [{r.backend}]", f"t{t}"))
-            row.append(_fmt(m) + (f" (suspect {mf.rule})" if mf else ""))
+            row.append(_fmt(m) + (f" (suspect {mf.rule})" if mf else "") + (" (throttled)" if t in r.throttled else ""))
             if rep.reference:
                 p = getattr(ref, f"sd855_ms_t{t}") if ref else None
                 pf = pub_flags.get((r.model, f"t{t}"))
@@ -91,9 +91,16 @@ def _rows(rep: Report, table: Table) -> list[list[str]]:
         if rep.reference:
             ps = ref.storage_mb if ref else None
             row += [_fmt(ps, "{:.1f}"), _fmt(mb / ps if ps else None, "{:.2f}x")]
+        row += [_load_cell(r), _fmt(max(r.peak_mb.values()) if r.peak_mb else None, "{:.1f}")]
         row += [_fmt(r.top1 * 100 if r.top1 is not None else None, "{:.1f}"), _top1_source(r)]
         out.append(row)
     return out
+
+
+def _load_cell(r: Row) -> str:
+    if not r.load_ms:
+        return "-"
+    return f"{_fmt(r.load_ms.get('cold'), '{:.1f}')}/{_fmt(r.load_ms.get('warm'), '{:.1f}')}"
 
 
 def _top1_source(r: Row) -> str:
@@ -178,6 +185,16 @@ def _flag_lines(rep: Report, table: Table) -> list[str]:
     return lines
 
 
+def _throttle_lines(table: Table) -> list[str]:
+    return [f"- {r.model} [{r.backend}] thread={t}: {'; '.join(why)}"
+            for r in sorted(table.rows.values(), key=lambda r: (r.model, r.backend))
+            for t, why in sorted(r.throttled.items())]
+
+
+_THROTTLE_HEAD = ("Throttled cells (the device's temperature rose or its allowed CPU frequency fell during the run, "
+                  "or it started hot): rerun them cooler, e.g. with --cooldown-until 40:")
+
+
 def _published_flag_lines(rep: Report) -> list[str]:
     return [f"- published {f.model} thread={f.column[1:]} = {f.value:g} ms: {f.rule} {f.reason}"
             for f in rep.flags_published]
@@ -196,6 +213,9 @@ def to_markdown(rep: Report) -> str:
         flags = _flag_lines(rep, table)
         if flags:
             parts.append("\nSuspect measured cells:\n" + "\n".join(flags))
+        hot = _throttle_lines(table)
+        if hot:
+            parts.append(f"\n{_THROTTLE_HEAD}\n" + "\n".join(hot))
         view = precision_view(table)
         if view is not None:
             vcols = _view_columns(view)
@@ -231,7 +251,9 @@ def to_json(rep: Report) -> str:
                          "latency_ms": {str(k): v for k, v in sorted(r.latency_ms.items())},
                          "storage_mb": r.storage_bytes / 1e6, "top1": r.top1, "top1_source": r.top1_source,
                          "top1_engine": r.top1_by, "top1_images": r.top1_images, "base_model": r.group,
-                         "family": r.family,
+                         "family": r.family, "throttled": {str(k): v for k, v in sorted(r.throttled.items())},
+                         "load_ms": r.load_ms or None,
+                         "peak_mb": {str(k): v for k, v in sorted(r.peak_mb.items())} or None,
                          "published": None if ref is None else {
                              "latency_ms": {str(t): getattr(ref, f"sd855_ms_t{t}") for t in THREADS},
                              "storage_mb": ref.storage_mb, "top1": ref.top1}})
@@ -271,6 +293,10 @@ def to_html(rep: Report, plot_png: bytes | None) -> str:
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
         parts.append(f"</table><p>{html.escape(_header(rep, table))}</p>")
         parts += [f"<p>{html.escape(ln)}</p>" for ln in _flag_lines(rep, table)]
+        hot = _throttle_lines(table)
+        if hot:
+            parts.append(f"<p><b>{html.escape(_THROTTLE_HEAD)}</b></p><ul>"
+                         + "".join(f"<li>{html.escape(ln[2:])}</li>" for ln in hot) + "</ul>")
         view = precision_view(table)
         if view is not None:
             parts.append("<table><caption>Precisions side by side</caption><tr>"

@@ -38,6 +38,9 @@ class Row:
     top1_device: str | None = None        # the device it ran on (serial), None for a host engine
     top1_images: int | None = None
     top1_data: str | None = None          # sha256 of the eval's image list: same value = same images
+    throttled: dict[int, list[str]] = field(default_factory=dict)   # threads -> why the latest run is throttled
+    load_ms: dict[str, float] = field(default_factory=dict)         # cold / warm model load (runner init), ms
+    peak_mb: dict[int, float] = field(default_factory=dict)         # threads -> runner peak RSS, MB
 
     @property
     def group(self) -> str:
@@ -140,6 +143,23 @@ def _family(name: str) -> str | None:
     return spec.family if spec else None
 
 
+def _device_side(row: Row, threads: int, r: dict) -> None:
+    """Throttling, load time and peak memory of the result now shown for ``threads``."""
+    state = r.get("state") or {}
+    row.throttled.pop(threads, None)
+    if state.get("throttled"):
+        row.throttled[threads] = list(state.get("reasons") or ["flagged throttled"])
+    load = r.get("load") or {}
+    if isinstance(load.get("init_ms"), (int, float)) and load.get("cache") in ("cold", "warm"):
+        kind = load["cache"]
+        # warm: the fastest warm load seen; cold: the latest cold one
+        if kind == "cold" or kind not in row.load_ms or load["init_ms"] < row.load_ms[kind]:
+            row.load_ms[kind] = float(load["init_ms"])
+    peak = ((r["perf"].get("memory_mb") or {}).get("peak"))
+    if isinstance(peak, (int, float)):
+        row.peak_mb[threads] = float(peak)
+
+
 def build_tables(inputs: list[Path]) -> list[Table]:
     """Tables keyed by device and measurement settings (results from other settings never share a table)."""
     tables: dict[tuple, Table] = {}
@@ -166,5 +186,6 @@ def build_tables(inputs: list[Path]) -> list[Table]:
             row.latency_ms[t] = float(r["perf"]["avg_ms"])
             row.stamps[t] = r.get("timestamp", "")
             row.storage_bytes = r["storage_bytes"]
+            _device_side(row, t, r)
         row.sources.append(str(f))
     return list(tables.values())

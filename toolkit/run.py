@@ -25,6 +25,9 @@ class RunConfig:
     out: Path = Path("mlite_out")
     timeout: float = 300.0
     progress: bool = True
+    cooldown: float = 0.0
+    cooldown_until: float | None = None
+    cooldown_timeout: float = 600.0
 
 
 @dataclass
@@ -71,6 +74,8 @@ def run(cfg: RunConfig) -> list[ModelOutcome]:
     from .progress import Steps
     devices = []
     if cfg.mode in ("adb", "ssh"):
+        from .push import validate_settings
+        validate_settings(_push_config(cfg, cfg.out))
         devices = cfg.where.open()
     elif cfg.mode != "local":
         raise MliteError("choose where to benchmark: --adb (phones), --ssh USER@HOST (boards) or --local (this host)")
@@ -112,6 +117,13 @@ def _export(cfg: RunConfig, name: str, target: str, onnx: bool) -> list[Path]:
     return dirs
 
 
+def _push_config(cfg: RunConfig, model_dir: Path):
+    from .push import PushConfig
+    return PushConfig(model_dir=model_dir, where=cfg.where, threads=cfg.threads, warmup=cfg.warmup,
+                      repeats=cfg.repeats, runner=cfg.runner, timeout=cfg.timeout, progress=False, resume=True,
+                      cooldown=cfg.cooldown, cooldown_until=cfg.cooldown_until, cooldown_timeout=cfg.cooldown_timeout)
+
+
 def _bench(cfg: RunConfig, model_dir: Path, devices, o: ModelOutcome) -> None:
     from .artifacts import read_manifest
     if cfg.mode == "local":
@@ -123,9 +135,8 @@ def _bench(cfg: RunConfig, model_dir: Path, devices, o: ModelOutcome) -> None:
         o.measured += len(res.results)
         o.reused += len(res.skipped)
         return
-    from .push import PushConfig, bench_device, find_model
-    pc = PushConfig(model_dir=model_dir, where=cfg.where, threads=cfg.threads, warmup=cfg.warmup,
-                    repeats=cfg.repeats, runner=cfg.runner, timeout=cfg.timeout, progress=False, resume=True)
+    from .push import bench_device, find_model
+    pc = _push_config(cfg, model_dir)
     model = find_model(model_dir)
     errors = []
     for dev in devices:

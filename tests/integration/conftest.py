@@ -1,4 +1,5 @@
-"""Session fixtures for integration tests: the digits model is trained once per test session."""
+"""Session fixtures for integration tests: the digits model is trained once per test session, the x86
+loopback model exported once."""
 import json
 
 import pytest
@@ -20,3 +21,13 @@ def digits_export(digits, tmp_path_factory):
                   "--int8", "--calib", digits.train, "--calib-size", 200, "--onnx", "--out", out, "--json")
     assert p.returncode == 0, p.stderr
     return out, json.loads(p.stdout)
+
+
+@pytest.fixture(scope="session")
+def x86_model(tmp_path_factory):
+    """MobileNetV1_x0_25, random weights, as an x86 .nb (+ ONNX): what x86 loopback phones run."""
+    out = tmp_path_factory.mktemp("models")
+    p = run_mlite("export", "--model", "MobileNetV1_x0_25", "--weights", "random", "--target", "x86", "--onnx",
+                  "--out", out)
+    assert p.returncode == 0, p.stderr
+    return out / "MobileNetV1_x0_25"

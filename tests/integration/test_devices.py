@@ -26,15 +26,6 @@ def adb_server():
         yield port
 
 
-@pytest.fixture(scope="module")
-def x86_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("models")
-    p = run_mlite("export", "--model", "MobileNetV1_x0_25", "--weights", "random", "--target", "x86", "--onnx",
-                  "--out", out)
-    assert p.returncode == 0, p.stderr
-    return out / "MobileNetV1_x0_25"
-
-
 @pytest.fixture
 def device(tmp_path):
     with loopback_device(tmp_path / "dev", SD855) as d:

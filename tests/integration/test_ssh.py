@@ -67,6 +67,10 @@ def test_push_benchmarks_on_the_board_and_reports_it_as_emulated(board, digits_e
         assert r["emulated"] is True and r["backend"] == "arm" and r["precision"] == "int8"
         assert r["runner"]["version"].startswith("mlite-arm-runner") and r["perf"]["avg_ms"] > 0
         assert r["storage_bytes"] == (model_dir / "MobileNetV3_small_x0_35_int8.nb").stat().st_size
+        # the board's own /sys (this VM's: cores listed, no cpufreq) through its dash and coreutils
+        assert len(r["state"]["before"]["cpus"]) == os.cpu_count() and r["state"]["throttled"] is False
+    # its /proc/sys is read-only (as in a container): the page cache stays, the first load is warm and says why
+    assert res[0]["load"]["cache"] == "warm" and "Read-only file system" in res[0]["load"]["note"]
     assert len(set(_bench_files(model_dir)) - before) == 2
     assert not any(board.path("/tmp/mlite").glob("*")), "pushed files are removed afterwards"
     rep = json.loads(run_mlite("report", model_dir, "--format", "json").stdout)

@@ -11,13 +11,13 @@ DEVICE = {"serial": "abc123", "kind": "adb", "model": "MI 9", "soc": "SM8150", "
 
 
 def _result(root, model, threads, avg, *, warmup=10, repeats=30, device=DEVICE, backend="arm", storage=11_890_742,
-            stamp="2026-11-22T00:00:00+00:00", weights="random weights (latency/size only)"):
+            stamp="2026-11-22T00:00:00+00:00", weights="random weights (latency/size only)", extra=None):
     d = root / model / "bench"
     d.mkdir(parents=True, exist_ok=True)
     data = {"device": device, "model": model, "model_file": f"{model}.nb", "precision": "fp32", "weights": weights,
             "backend": backend, "threads": threads, "warmup": warmup, "repeats": repeats, "power_mode": 0,
             "perf": {"avg_ms": avg, "min_ms": avg * 0.9, "max_ms": avg * 1.1}, "storage_bytes": storage,
-            "runner": {}, "timestamp": stamp, "settings": {"input_shape": [1, 3, 224, 224]}, "key": ""}
+            "runner": {}, "timestamp": stamp, "settings": {"input_shape": [1, 3, 224, 224]}, "key": "", **(extra or {})}
     f = d / f"{device['serial']}__{model}__t{threads}__{stamp[:19].replace(':', '')}.json"
     f.write_text(json.dumps(data))
     return f
@@ -31,10 +31,30 @@ def test_markdown_table_with_reference_ratios_and_flags(tmp_path):
     row = next(ln for ln in md.splitlines() if ln.startswith("| MobileNetV3_small_x1_0 "))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4:7] == ["6.19", "5.63", "1.10x"] and cells[7:10] == ["4.02", "3.65", "1.10x"]
-    assert cells[13] == "11.89" and cells[14] == "12.0" and cells[16] == "68.2" and cells[17] == "published"
+    assert cells[13] == "11.89" and cells[14] == "12.0" and cells[16:18] == ["-", "-"] and cells[18] == "68.2" \
+        and cells[19] == "published"
     assert "random (latency/size only)" in row
     assert "MI 9 (Snapdragon 855" in md and "MB (10^6 bytes)" in md
     assert "published ShuffleNetV2_swish thread=1 = 31.21 ms: R1" in md
+
+
+def test_throttled_cells_load_times_and_peak_memory(tmp_path):
+    hot = {"throttled": True, "reasons": ["hottest zone rose 7.0 °C (40.0 -> 47.0)"]}
+    _result(tmp_path, "MobileNetV1", 1, 30.0, extra={"state": {"throttled": False, "reasons": []},
+                                                     "load": {"init_ms": 80.5, "cache": "cold"}})
+    _result(tmp_path, "MobileNetV1", 2, 18.0, extra={"state": hot, "load": {"init_ms": 21.25, "cache": "warm"}})
+    _result(tmp_path, "MobileNetV1", 4, 11.0, extra={"state": {"throttled": False}, "load": {"init_ms": 24.0,
+                                                                                             "cache": "warm"}})
+    md = api.report([tmp_path])
+    row = next(ln for ln in md.splitlines() if ln.startswith("| MobileNetV1 "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4:7] == ["30.00", "18.00 (throttled)", "11.00"] and cells[8] == "80.5/21.2"
+    assert "Throttled cells" in md and "MobileNetV1 [arm] thread=2: hottest zone rose 7.0 °C" in md
+    rows = json.loads(api.report([tmp_path], fmt="json"))["tables"][0]["rows"]
+    assert rows[0]["throttled"] == {"2": hot["reasons"]} and rows[0]["load_ms"] == {"cold": 80.5, "warm": 21.25}
+    # a newer run of the same cell that was not throttled clears the flag
+    _result(tmp_path, "MobileNetV1", 2, 17.0, stamp="2026-11-23T00:00:00+00:00", extra={"state": {"throttled": False}})
+    assert "(throttled)" not in api.report([tmp_path]) and "Throttled" not in api.report([tmp_path], fmt="html")
 
 
 def test_measured_cells_are_flagged_too(tmp_path):
