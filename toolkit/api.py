@@ -88,7 +88,7 @@ def evaluate(model_dir: Path | str, data: Path | str, labels: Path | str | None 
 
 
 def devices(ssh: list[str] | None = None, identity: Path | str | None = None,
-            ssh_config: Path | str | None = None) -> list[dict]:
+            ssh_config: Path | str | None = None, adb_servers: list[str] | None = None) -> list[dict]:
     """Every adb device with its state and, when usable, model, SoC, ABI, Android version, free space; or,
     with ``ssh``, each board's CPU, cores, frequencies, memory and OS (an unreachable one: its error)."""
     from .devices import adb
@@ -102,11 +102,12 @@ def devices(ssh: list[str] | None = None, identity: Path | str | None = None,
             except DeviceError as e:
                 rows.append({"serial": dev.serial, "kind": "ssh", "state": "error", "error": str(e)})
         return rows
-    for d in adb.list_devices():
-        row = {"serial": d.serial, "state": d.state, **{k: d.attrs.get(k) for k in ("product", "transport_id")}}
+    for d in adb.list_all(adb_servers):
+        row = {"serial": d.serial, "state": d.state, "adb_server": adb.server_name(d.server),
+               **{k: d.attrs.get(k) for k in ("product", "transport_id")}}
         if d.state == "device":
             try:
-                row.update(adb.AdbDevice(d.serial).info().to_dict())
+                row.update(adb.AdbDevice(d.serial, d.server).info().to_dict())
             except DeviceError as e:
                 row["error"] = str(e)
         rows.append(row)
@@ -118,11 +119,11 @@ def push(model_dir: Path | str, serials: list[str] | None = None, threads: list[
          remote_dir: str | None = None, cooldown: float = 0.0, timeout: float = 300.0, keep: bool = False,
          progress: bool = True, ssh: list[str] | None = None, identity: Path | str | None = None,
          ssh_config: Path | str | None = None, backend: str = "lite", cpu_precision: str = "fp32",
-         cooldown_until: float | None = None, cooldown_timeout: float = 600.0):
+         cooldown_until: float | None = None, cooldown_timeout: float = 600.0, adb_servers: list[str] | None = None):
     """Benchmark a model on adb devices or SSH boards; returns one DeviceRun per device."""
     from .devices.select import Where
     from .push import PushConfig, push as run
-    where = Where.of(serials, ssh, identity, ssh_config)
+    where = Where.of(serials, ssh, identity, ssh_config, adb_servers)
     return run(PushConfig(model_dir=Path(model_dir), where=where, threads=threads or [1, 2, 4], warmup=warmup,
                           repeats=repeats, power_mode=power_mode, runner=Path(runner) if runner else None,
                           remote_dir=remote_dir, cooldown=cooldown, timeout=timeout, keep=keep, progress=progress,
@@ -143,12 +144,13 @@ def run(models: str | None = None, family: str | None = None, all_: bool = False
         runner: Path | str | None = None, timeout: float = 300.0, out: Path | str = "mlite_out",
         progress: bool = True, ssh: list[str] | None = None, identity: Path | str | None = None,
         ssh_config: Path | str | None = None, cooldown: float = 0.0, cooldown_until: float | None = None,
-        cooldown_timeout: float = 600.0):
-    """Export (+INT8) and benchmark a list of models; one ModelOutcome each."""
+        cooldown_timeout: float = 600.0, adb_servers: list[str] | None = None):
+    """Export (+INT8) and benchmark a list of models; one ModelOutcome each. Devices of one SoC share the
+    models (``serials=['all']`` over several adb servers is a farm); each SoC measures every model."""
     from .devices.select import Where
     from .run import RunConfig, run as go, select_models
     names = select_models(models, family, all_)
-    where = Where.of(serials, ssh, identity, ssh_config)
+    where = Where.of(serials, ssh, identity, ssh_config, adb_servers)
     return go(RunConfig(models=names, mode=mode, int8=int8, onnx=onnx, where=where, threads=threads or [1, 2, 4],
                         warmup=warmup, repeats=repeats, weights=weights, calib=Path(calib) if calib else None,
                         runner=Path(runner) if runner else None, out=Path(out), timeout=timeout, progress=progress,

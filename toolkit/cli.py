@@ -309,6 +309,12 @@ def _ssh_options(f):
                         help="An ARM Linux board over SSH (repeatable); host keys must be known.")(_ssh_key_options(f))
 
 
+def _adb_server_option(f):
+    return click.option("--adb-server", "adb_servers", multiple=True, metavar="HOST:PORT",
+                        help="An adb server to use (repeatable: a farm over several hosts); default "
+                             "ADB_SERVER_SOCKET, else the local one.")(f)
+
+
 def _cooling_options(f):
     """--cooldown / --cooldown-until / --cooldown-timeout: thermal rest before device runs."""
     f = click.option("--cooldown-timeout", default=600.0, show_default=True,
@@ -326,13 +332,15 @@ def _where_flag(use_adb: bool, ssh: tuple) -> None:
 
 @main.command()
 @_ssh_options
+@_adb_server_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def devices(ssh, identity, ssh_config, as_json: bool) -> None:
+def devices(ssh, identity, ssh_config, adb_servers, as_json: bool) -> None:
     """List adb devices (model, SoC, ABI, Android, free space) or describe SSH boards (--ssh: CPU, cores,
     frequencies, memory, OS)."""
     from . import api
-    rows = api.devices(ssh=list(ssh) or None, identity=identity, ssh_config=ssh_config)
+    rows = api.devices(ssh=list(ssh) or None, identity=identity, ssh_config=ssh_config,
+                       adb_servers=list(adb_servers) or None)
     if as_json:
         _print_json(rows)
         return
@@ -351,14 +359,15 @@ def devices(ssh, identity, ssh_config, as_json: bool) -> None:
         return
     if not rows:
         click.echo("no adb devices (connect a phone with USB debugging on, or 'adb connect HOST:PORT')")
+    on = (lambda r: f"  [server {r.get('adb_server') or 'default'}]") if adb_servers else (lambda r: "")
     for r in rows:
         if r["state"] != "device":
-            click.echo(f"{r['serial']:<24} {r['state']}")
+            click.echo(f"{r['serial']:<24} {r['state']}{on(r)}")
             continue
         free = f"{r['free_bytes'] / 1e9:.1f} GB free" if r.get("free_bytes") is not None else "free space ?"
         soc = r.get("soc_name") or r.get("soc") or "?"
         click.echo(f"{r['serial']:<24} device  {r.get('model') or '?'}  {soc} ({r.get('soc')})  {r.get('abi')}  "
-                   f"Android {r.get('android')}  {free}")
+                   f"Android {r.get('android')}  {free}{on(r)}")
 
 
 def _print_bench_rows(results) -> None:
@@ -369,7 +378,8 @@ def _print_bench_rows(results) -> None:
         p = r.perf
         click.echo(f"{r.device.get('model') or r.device['serial']:<22.22} {r.model:<30.30} {r.backend:<11} "
                    f"{r.threads:>3} {p['avg_ms']:>9.2f} {p['min_ms']:>8.2f} {p['max_ms']:>8.2f} {fmt(p['p50_ms']):>8} "
-                   f"{fmt(p['p90_ms']):>8} {fmt(p['init_ms']):>8} {r.storage_bytes / 1e6:>7.2f}")
+                   f"{fmt(p['p90_ms']):>8} {fmt(p['init_ms']):>8} {r.storage_bytes / 1e6:>7.2f}"
+                   + ("  THROTTLED: " + "; ".join(r.state["reasons"]) if r.state and r.state.get("throttled") else ""))
 
 
 @main.command()
@@ -377,6 +387,7 @@ def _print_bench_rows(results) -> None:
 @_ssh_options
 @click.option("--model-dir", required=True, type=click.Path(), help="Artifact directory with one .nb.")
 @click.option("--serial", "serials", multiple=True, help="Device serial (repeatable) or 'all'; default ANDROID_SERIAL or the only device.")
+@_adb_server_option
 @click.option("--threads", default="1,2,4", show_default=True, help="Thread counts.")
 @click.option("--warmup", default=10, show_default=True)
 @click.option("--repeats", default=30, show_default=True)
@@ -392,7 +403,7 @@ def _print_bench_rows(results) -> None:
 @click.option("--keep", is_flag=True, help="Leave the pushed files on the device.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup, repeats, power_mode, runner,
+def push(use_adb, ssh, identity, ssh_config, model_dir, serials, adb_servers, threads, warmup, repeats, power_mode, runner,
          backend, cpu_precision, remote_dir, cooldown, cooldown_until, cooldown_timeout, timeout, keep, as_json) -> None:
     """Push a .nb and the runner to phones (adb) or boards (ssh), benchmark at each thread count, collect."""
     from . import api
@@ -402,7 +413,8 @@ def push(use_adb, ssh, identity, ssh_config, model_dir, serials, threads, warmup
                     repeats=repeats, power_mode=power_mode, runner=runner, remote_dir=remote_dir, cooldown=cooldown,
                     timeout=timeout, keep=keep, progress=not as_json, ssh=list(ssh) or None, identity=identity,
                     ssh_config=ssh_config, backend=backend, cpu_precision=cpu_precision,
-                    cooldown_until=cooldown_until, cooldown_timeout=cooldown_timeout)
+                    cooldown_until=cooldown_until, cooldown_timeout=cooldown_timeout,
+                    adb_servers=list(adb_servers) or None)
     failed = [r for r in runs if r.error]
     if as_json:
         _print_json([r.to_dict() for r in runs])
@@ -509,7 +521,9 @@ def study(data, val, val_split, models, family, preset, device, identity, ssh_co
 @click.option("--adb", "use_adb", is_flag=True, help="Benchmark on adb devices.")
 @_ssh_options
 @click.option("--local", "use_local", is_flag=True, help="Benchmark on this host.")
-@click.option("--serial", "serials", multiple=True, help="adb serial(s) or 'all'.")
+@click.option("--serial", "serials", multiple=True,
+              help="adb serial(s), or 'all': devices of one SoC share the models, each SoC measures all.")
+@_adb_server_option
 @click.option("--threads", default="1,2,4", show_default=True)
 @click.option("--warmup", default=10, show_default=True)
 @click.option("--repeats", default=30, show_default=True)
@@ -521,7 +535,8 @@ def study(data, val, val_split, models, family, preset, device, identity, ssh_co
 @click.option("--out", default="mlite_out", show_default=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config, use_local, serials, threads, warmup,
+def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config, use_local, serials, adb_servers,
+            threads, warmup,
             repeats, weights, calib, runner, timeout, cooldown, cooldown_until, cooldown_timeout, out, as_json) -> None:
     """Export (+INT8) and benchmark many models; resumable, continues past failures."""
     from . import api
@@ -533,7 +548,8 @@ def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config
                        serials=list(serials) or None, threads=_int_list(threads, "--threads"), warmup=warmup,
                        repeats=repeats, weights=weights, calib=calib, runner=runner, timeout=timeout, out=out,
                        progress=not as_json, ssh=list(ssh) or None, identity=identity, ssh_config=ssh_config,
-                       cooldown=cooldown, cooldown_until=cooldown_until, cooldown_timeout=cooldown_timeout)
+                       cooldown=cooldown, cooldown_until=cooldown_until, cooldown_timeout=cooldown_timeout,
+                       adb_servers=list(adb_servers) or None)
     failed = [o for o in outcomes if o.error]
     if as_json:
         _print_json([o.to_dict() for o in outcomes])
@@ -541,6 +557,11 @@ def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config
         for o in outcomes:
             state = f"FAILED: {o.error}" if o.error else f"{o.measured} run(s) measured, {o.reused} reused"
             click.echo(f"{o.model:<36} {state}")
+            for a in o.attempts:
+                if a["status"] == "lost":
+                    then = f"rerun on {a['rerun_on']}" if a["rerun_on"] else "no device of its SoC left"
+                    click.echo(f"  lost {a['device']} mid-run ({len(a['set_aside'])} partial result(s) set "
+                               f"aside): {then}")
         click.echo(f"next: mlite report {out} --reference --plot {Path(out) / 'report.png'}")
     if failed:
         click.echo(f"mlite: error: {len(failed)} of {len(outcomes)} model(s) failed: "

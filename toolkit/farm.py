@@ -30,15 +30,16 @@ class Attempt:
     item: str
     device: str
     group: str
-    status: str = "running"       # ok | lost (then rerun elsewhere, or failed when none was left) | failed
+    status: str = "running"       # ok | lost (the device; the item went back to its group) | failed
     error: str | None = None
+    rerun_on: str | None = None   # lost: the device that took the item next
     measured: int = 0
     reused: int = 0
     set_aside: list[str] = field(default_factory=list)    # partial results of a lost attempt, out of reports
 
     def to_dict(self) -> dict:
         return {"item": self.item, "device": self.device, "group": self.group, "status": self.status,
-                "error": self.error, "measured": self.measured, "reused": self.reused, "set_aside": self.set_aside}
+                "error": self.error, "rerun_on": self.rerun_on, "measured": self.measured, "reused": self.reused, "set_aside": self.set_aside}
 
 
 Work = Callable[[Device, object, Attempt], None]    # runs one item on one device, fills the attempt's counts
@@ -87,6 +88,10 @@ class Farm:
             self.cond.notify_all()
         for t in self.threads:
             t.join()
+        for i, a in enumerate(self.attempts):
+            if a.status == "lost":
+                a.rerun_on = next((b.device for b in self.attempts[i + 1:]
+                                   if (b.item, b.group) == (a.item, a.group)), None)
         return self.attempts
 
     def _orphan(self, g: _Group, item) -> None:

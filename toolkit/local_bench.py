@@ -121,7 +121,10 @@ def _result(md, info, file: Path, backend: str, threads: int, warmup: int, repea
                        perf=perf.to_dict(), storage_bytes=sum(f.stat().st_size for f in companions(file)),
                        runner={"path": str(runner), "sha256": runner_sha, "version": version},
                        timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                       settings=settings, key=key)
+                       settings=settings, key=key,
+                       load=None if perf.init_ms is None else {
+                           "init_ms": perf.init_ms, "cache": "warm",
+                           "note": "this host's page cache is not dropped (it would slow every other process)"})
 
 
 def _warn_if_noisy(out: LocalBench, res: BenchResult) -> None:

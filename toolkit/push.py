@@ -218,8 +218,10 @@ def ncnn_plan(dev: Device, ws, model: NcnnModel, info: DeviceInfo, cpu_precision
                    engine=check.output.strip())
 
 
-def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None) -> DeviceRun:
-    """Benchmark one model (a Model: Paddle Lite; an NcnnModel: ncnn) on one device, one thread count at a time."""
+def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None,
+                 written: list[str] | None = None) -> DeviceRun:
+    """Benchmark one model (a Model: Paddle Lite; an NcnnModel: ncnn) on one device, one thread count at a time;
+    each stored result's path is also appended to ``written`` (what is on disk if the device is lost)."""
     info = dev.info()
     run = DeviceRun(info)
     if isinstance(model, Model):
@@ -266,6 +268,8 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
                       "note": None if cold else (cache_note if ran == 1 else "model loaded before by this run")})
             run.results.append(res)
             run.files.append(str(_store(out_dir, res)))
+            if written is not None:
+                written.append(run.files[-1])
             if on_run:
                 on_run()
     return run

@@ -37,10 +37,11 @@ class ModelOutcome:
     measured: int = 0                # runs done now
     reused: int = 0                  # runs already stored with the same settings
     error: str | None = None
+    attempts: list[dict] = field(default_factory=list)    # device runs: which device, ok / lost (rerun) / failed
 
     def to_dict(self) -> dict:
         return {"model": self.model, "directories": self.directories, "measured": self.measured,
-                "reused": self.reused, "error": self.error}
+                "reused": self.reused, "error": self.error, "attempts": self.attempts}
 
 
 def select_models(models: str | None, family: str | None, all_: bool) -> list[str]:
@@ -60,31 +61,34 @@ def select_models(models: str | None, family: str | None, all_: bool) -> list[st
     return list(dict.fromkeys(names))
 
 
-def _target(cfg: RunConfig, devices) -> str:
+def _target(cfg: RunConfig, infos) -> str:
     if cfg.mode == "local":
         return "x86"
     from .runners import is_arm
-    abis = {d.info().abi for d in devices}
+    abis = {i.abi for i in infos}
     if len({is_arm(a) for a in abis}) > 1:
         raise MliteError(f"devices mix ARM and x86 ABIs ({', '.join(sorted(map(str, abis)))}): run them separately")
     return "arm" if any(is_arm(a) for a in abis) else "x86"
 
 
 def run(cfg: RunConfig) -> list[ModelOutcome]:
+    """Export each model, then benchmark it: on this host, or spread over the devices of each SoC (a farm:
+    device runs go on while later models export)."""
     from .progress import Steps
     devices = []
     if cfg.mode in ("adb", "ssh"):
         from .push import validate_settings
         validate_settings(_push_config(cfg, cfg.out))
-        devices = cfg.where.open()
+        devices = [(d, d.info()) for d in cfg.where.open()]
     elif cfg.mode != "local":
         raise MliteError("choose where to benchmark: --adb (phones), --ssh USER@HOST (boards) or --local (this host)")
-    target = _target(cfg, devices)
+    target = _target(cfg, [i for _, i in devices])
     if cfg.int8 and target != "arm" and cfg.mode != "local":
         raise MliteError(f"--int8 with --{cfg.mode} needs ARM devices (INT8 .nb files are ARM-only); "
                          "use --local for INT8 on a host (ONNX Runtime)")
     onnx = cfg.onnx or cfg.mode == "local"        # the host compares Lite x86 with ONNX Runtime
     outcomes = []
+    farm = _farm(cfg, devices) if devices else None
     with Steps("mlite run", len(cfg.models), show=cfg.progress) as steps:
         for name in cfg.models:
             o = ModelOutcome(name)
@@ -94,10 +98,61 @@ def run(cfg: RunConfig) -> list[ModelOutcome]:
                     dirs = _export(cfg, name, target, onnx)
                     o.directories = [str(d) for d in dirs]
                     for d in dirs:
-                        _bench(cfg, d, devices, o)
+                        if farm is None:
+                            _bench_local(cfg, d, o)
+                        else:
+                            farm.submit((o, Path(d)))
             except MliteError as e:
                 o.error = str(e)
+        if farm is not None:
+            with steps.step("device runs"):
+                _collect(farm.close(), outcomes)
     return outcomes
+
+
+def _farm(cfg: RunConfig, devices):
+    """Device runs in a farm: each item is (outcome, model directory)."""
+    import threading
+    from .artifacts import SUPERSEDED
+    from .farm import RETIRES, Farm
+    from .push import bench_device, find_model
+    lock = threading.Lock()
+
+    def work(dev, item, attempt) -> None:
+        o, model_dir = item
+        written: list[str] = []
+        try:
+            r = bench_device(dev, find_model(model_dir), _push_config(cfg, model_dir), model_dir / "bench",
+                             written=written)
+        except RETIRES:
+            # a lost device's partial results leave the reports: the rerun measures the model whole
+            aside = model_dir / "bench" / SUPERSEDED / "lost-device-runs"
+            aside.mkdir(parents=True, exist_ok=True)
+            for f in map(Path, written):
+                f.replace(aside / f.name)
+                attempt.set_aside.append(str(aside / f.name))
+            raise
+        attempt.measured, attempt.reused = len(r.results), len(r.skipped)
+        with lock:
+            o.measured += attempt.measured
+            o.reused += attempt.reused
+
+    def name(info) -> str:
+        return info.serial + (f" (server {info.adb_server})" if info.adb_server else "")
+
+    return Farm(devices, work, label=lambda item: str(item[1]), device_name=name)
+
+
+def _collect(attempts, outcomes: list[ModelOutcome]) -> None:
+    """Attach each device attempt to its model; a model fails with its first attempt that was not rerun."""
+    by_dir = {d: o for o in outcomes for d in o.directories}
+    for a in attempts:
+        o = by_dir.get(a.item)
+        if o is None:
+            continue
+        o.attempts.append(a.to_dict())
+        if a.status == "failed" and o.error is None:
+            o.error = a.error
 
 
 def _export(cfg: RunConfig, name: str, target: str, onnx: bool) -> list[Path]:
@@ -124,27 +179,12 @@ def _push_config(cfg: RunConfig, model_dir: Path):
                       cooldown=cfg.cooldown, cooldown_until=cfg.cooldown_until, cooldown_timeout=cfg.cooldown_timeout)
 
 
-def _bench(cfg: RunConfig, model_dir: Path, devices, o: ModelOutcome) -> None:
+def _bench_local(cfg: RunConfig, model_dir: Path, o: ModelOutcome) -> None:
     from .artifacts import read_manifest
-    if cfg.mode == "local":
-        from .local_bench import bench_local
-        m = read_manifest(model_dir)
-        backends = ["onnxruntime"] if m and m.to_dict().get("precision") == "int8" else ["lite", "onnxruntime"]
-        res = bench_local(model_dir, backends, cfg.threads, cfg.warmup, cfg.repeats, timeout=cfg.timeout,
-                          progress=False, resume=True)
-        o.measured += len(res.results)
-        o.reused += len(res.skipped)
-        return
-    from .push import bench_device, find_model
-    pc = _push_config(cfg, model_dir)
-    model = find_model(model_dir)
-    errors = []
-    for dev in devices:
-        try:
-            r = bench_device(dev, model, pc, Path(model_dir) / "bench")
-            o.measured += len(r.results)
-            o.reused += len(r.skipped)
-        except MliteError as e:
-            errors.append(str(e))
-    if errors:
-        raise MliteError(errors[0])
+    from .local_bench import bench_local
+    m = read_manifest(model_dir)
+    backends = ["onnxruntime"] if m and m.to_dict().get("precision") == "int8" else ["lite", "onnxruntime"]
+    res = bench_local(model_dir, backends, cfg.threads, cfg.warmup, cfg.repeats, timeout=cfg.timeout,
+                      progress=False, resume=True)
+    o.measured += len(res.results)
+    o.reused += len(res.skipped)

@@ -31,3 +31,14 @@ def x86_model(tmp_path_factory):
                   "--out", out)
     assert p.returncode == 0, p.stderr
     return out / "MobileNetV1_x0_25"
+
+
+@pytest.fixture(scope="module")
+def adb_server():
+    """A private adb server for one test module (the real Debian adb client); yields its port."""
+    import shutil
+    from tests.fixtures.loopback import isolated_adb_server
+    if shutil.which("adb") is None:
+        pytest.fail("Debian's adb is not installed; 'make install' installs it")
+    with isolated_adb_server() as port:
+        yield port

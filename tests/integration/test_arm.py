@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import assert_one_line_error, run_mlite
 from tests.fixtures.arm import RUNNER, why_no_arm
-from tests.fixtures.loopback import isolated_adb_server, loopback_device
+from tests.fixtures.loopback import loopback_device
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -27,14 +27,6 @@ def arm_host():
         if os.geteuid() != 0:
             pytest.skip(f"ARM tests need the static runner and qemu-user binfmt (root): {why}")
         pytest.fail(why)
-
-
-@pytest.fixture(scope="module")
-def adb_server():
-    if shutil.which("adb") is None:
-        pytest.fail("Debian's adb is not installed; 'make install' installs it")
-    with isolated_adb_server() as port:
-        yield port
 
 
 @pytest.fixture

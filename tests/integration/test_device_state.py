@@ -8,19 +8,10 @@ import time
 import pytest
 
 from tests.conftest import run_mlite
-from tests.fixtures.loopback import adb, isolated_adb_server, loopback_device
+from tests.fixtures.loopback import SD855, adb, loopback_device
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("adb_server")]
 FAST = ("--warmup", "1", "--repeats", "3")
-SD855 = {"ro.product.model": "MI 9", "ro.soc.model": "SM8150", "ro.board.platform": "msmnile"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def adb_server():
-    if shutil.which("adb") is None:
-        pytest.fail("Debian's adb is not installed; 'make install' installs it")
-    with isolated_adb_server() as port:
-        yield port
 
 
 def _push(model_dir, *args):

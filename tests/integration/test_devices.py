@@ -2,8 +2,6 @@
 import json
 import os
 import shutil
-import signal
-import stat
 import subprocess
 import threading
 import time
@@ -11,19 +9,10 @@ import time
 import pytest
 
 from tests.conftest import MLITE, assert_one_line_error, run_mlite
-from tests.fixtures.loopback import adb, isolated_adb_server, loopback_device, wait_for_state
+from tests.fixtures.loopback import SD855, loopback_device
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("adb_server")]
 FAST = ("--warmup", "1", "--repeats", "3")
-SD855 = {"ro.product.model": "MI 9", "ro.soc.model": "SM8150", "ro.board.platform": "msmnile"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def adb_server():
-    if shutil.which("adb") is None:
-        pytest.fail("Debian's adb is not installed; 'make install' installs it")
-    with isolated_adb_server() as port:
-        yield port
 
 
 @pytest.fixture
@@ -69,7 +58,7 @@ def test_push_benchmarks_each_thread_count_and_cleans_up(device, x86_model):
         assert r["storage_bytes"] == nb.stat().st_size and r["backend"] == "x86"
         assert r["device"]["soc_name"] == "Snapdragon 855" and r["weights"].startswith("random")
         assert r["runner"]["version"].startswith("mlite-runner") and (r["warmup"], r["repeats"]) == (1, 3)
-    stored = sorted((x86_model / "bench").glob(f"*__t*__*.json"))
+    stored = sorted((x86_model / "bench").glob("*__t*__*.json"))
     assert len(run["result_files"]) == 3 and all(os.path.exists(f) for f in run["result_files"])
     assert json.loads(open(run["result_files"][0]).read())["perf"] == run["results"][0]["perf"]
     assert len(stored) >= 3
@@ -142,7 +131,7 @@ def test_unauthorized(tmp_path, x86_model):
 
 
 def test_offline(tmp_path, x86_model):
-    with loopback_device(tmp_path / "off", flags=("--offline",), wait_state="offline") as dev:
+    with loopback_device(tmp_path / "off", flags=("--offline",), wait_state="offline"):
         assert_one_line_error(run_mlite("push", "--adb", "--model-dir", x86_model), "offline", "reconnect")
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,22 +31,66 @@ def _adb() -> str:
     return path
 
 
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})$")
+
+
+def parse_server(text: str) -> str:
+    """``HOST:PORT`` (or adb's ``tcp:HOST:PORT``) of an adb server -> ``tcp:HOST:PORT``; DeviceError if malformed."""
+    spec = text.strip().removeprefix("tcp:")
+    host, _, port = spec.rpartition(":")
+    if not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise DeviceError(f"--adb-server {text!r}: give HOST:PORT of an adb server (e.g. 192.168.1.20:5037; "
+                          "on that host start it with 'adb -a -P 5037 nodaemon server')")
+    return f"tcp:{host}:{int(port)}"
+
+
+def servers(given: list[str] | None = None) -> list[str | None]:
+    """The adb servers to use: ``--adb-server`` values, else ADB_SERVER_SOCKET, else adb's default (None)."""
+    if given:
+        return list(dict.fromkeys(parse_server(s) for s in given))
+    env = os.environ.get("ADB_SERVER_SOCKET")
+    return [parse_server(env)] if env else [None]
+
+
+def server_args(server: str | None) -> list[str]:
+    return ["-L", server] if server else []
+
+
+def server_name(server: str | None) -> str | None:
+    return server.removeprefix("tcp:") if server else None
+
+
+def _check_reachable(server: str) -> None:
+    """adb would start a new, empty local server on a port nobody listens on: refuse instead."""
+    host, _, port = server.removeprefix("tcp:").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise DeviceError(f"adb server {server_name(server)} does not answer ({e.strerror or e}): start it on that "
+                          f"host with 'adb -a -P {port} nodaemon server', or drop this --adb-server") from None
+
+
 @dataclass
 class Listed:
     serial: str
     state: str
     attrs: dict[str, str]
+    server: str | None = None       # tcp:HOST:PORT of the adb server that lists it (None: adb's default)
 
 
-def list_devices(timeout: float = 30) -> list[Listed]:
-    """`adb devices -l`, parsed (starts the adb server if needed)."""
+def list_devices(timeout: float = 30, server: str | None = None) -> list[Listed]:
+    """`adb devices -l` of one adb server, parsed (adb's default server is started if needed)."""
+    if server:
+        _check_reachable(server)
+    where = f" (server {server_name(server)})" if server else ""
     try:
-        p = subprocess.run([_adb(), "devices", "-l"], capture_output=True, text=True, errors="replace",
-                           stdin=subprocess.DEVNULL, timeout=timeout)
+        p = subprocess.run([_adb(), *server_args(server), "devices", "-l"], capture_output=True, text=True,
+                           errors="replace", stdin=subprocess.DEVNULL, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise DeviceError(f"'adb devices' did not answer within {timeout:.0f} s; restart it with 'adb kill-server'") from None
+        raise DeviceError(f"'adb devices'{where} did not answer within {timeout:.0f} s; restart it with "
+                          "'adb kill-server'") from None
     if p.returncode != 0:
-        raise DeviceError(f"'adb devices' failed: {(p.stderr or p.stdout).strip().splitlines()[-1:]}")
+        raise DeviceError(f"'adb devices'{where} failed: {(p.stderr or p.stdout).strip().splitlines()[-1:]}")
     out = []
     for line in p.stdout.splitlines():
         if not line.strip() or line.startswith(("List of devices", "*")):
@@ -54,8 +100,13 @@ def list_devices(timeout: float = 30) -> list[Listed]:
             continue
         attrs = dict(w.split(":", 1) for w in parts[2:] if ":" in w)
         state = parts[1] if parts[1] != "no" else "no permissions"
-        out.append(Listed(parts[0], state, attrs))
+        out.append(Listed(parts[0], state, attrs, server))
     return out
+
+
+def list_all(given: list[str] | None = None) -> list[Listed]:
+    """Devices of every adb server in use (``--adb-server`` values, ADB_SERVER_SOCKET, or the default)."""
+    return [d for srv in servers(given) for d in list_devices(server=srv)]
 
 
 _STATE_HELP = {
@@ -71,17 +122,20 @@ def _check_state(d: Listed) -> Listed:
     return d
 
 
-def resolve(serials: list[str] | None) -> list["AdbDevice"]:
-    """The devices to use: explicit serials, 'all', ANDROID_SERIAL, or the only one attached."""
-    listed = list_devices()
-    by_serial = {d.serial: d for d in listed}
+def resolve(serials: list[str] | None, adb_servers: list[str] | None = None) -> list["AdbDevice"]:
+    """The devices to use, over one or several adb servers: explicit serials, 'all', ANDROID_SERIAL, or the
+    only one attached."""
+    listed = list_all(adb_servers)
+    by_serial: dict[str, list[Listed]] = {}
+    for d in listed:
+        by_serial.setdefault(d.serial, []).append(d)
     if serials == ["all"]:
         ready = [d for d in listed if d.state == "device"]
         if not ready:
             raise NoDevice("no usable adb device" + (f" ({', '.join(f'{d.serial} {d.state}' for d in listed)})"
                                                      if listed else "") +
                            ": connect a phone with USB debugging on, or 'adb connect HOST:PORT'")
-        return [AdbDevice(d.serial) for d in ready]
+        return [AdbDevice(d.serial, d.server) for d in ready]
     if not serials and os.environ.get("ANDROID_SERIAL"):
         serials = [os.environ["ANDROID_SERIAL"]]
     if serials:
@@ -90,22 +144,29 @@ def resolve(serials: list[str] | None) -> list["AdbDevice"]:
             if s not in by_serial:
                 known = ", ".join(by_serial) or "none"
                 raise UnknownSerial(f"no adb device with serial {s!r} (attached: {known}); check 'mlite devices'")
-            chosen.append(AdbDevice(_check_state(by_serial[s]).serial))
+            if len(by_serial[s]) > 1:
+                raise AmbiguousDevice(f"serial {s!r} is on {len(by_serial[s])} adb servers "
+                                      f"({', '.join(server_name(d.server) or 'default' for d in by_serial[s])}): "
+                                      "disconnect it from all but one")
+            d = _check_state(by_serial[s][0])
+            chosen.append(AdbDevice(d.serial, d.server))
         return chosen
     if not listed:
         raise NoDevice("no adb device attached: connect a phone with USB debugging on, or 'adb connect HOST:PORT'")
     if len(listed) > 1:
         raise AmbiguousDevice(f"{len(listed)} adb devices attached ({', '.join(by_serial)}): pass --serial S "
                               "(several allowed) or --serial all")
-    return [AdbDevice(_check_state(listed[0]).serial)]
+    d = _check_state(listed[0])
+    return [AdbDevice(d.serial, d.server)]
 
 
 class AdbDevice(Device):
     kind = "adb"
     default_remote_dir = "/data/local/tmp/mlite"
 
-    def __init__(self, serial: str):
+    def __init__(self, serial: str, server: str | None = None):
         self.serial = serial
+        self.server = server                     # tcp:HOST:PORT of its adb server (None: adb's default)
         self._adb = _adb()
 
     @classmethod
@@ -126,7 +187,7 @@ class AdbDevice(Device):
         return DeviceError(f"adb {what} on {self.serial} failed: {last}")
 
     def _run(self, args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
-        p = subprocess.run([self._adb, "-s", self.serial, *args], capture_output=True, text=True, errors="replace",
+        p = subprocess.run([self._adb, *server_args(self.server), "-s", self.serial, *args], capture_output=True, text=True, errors="replace",
                            stdin=subprocess.DEVNULL, timeout=timeout)
         if p.returncode != 0 and EXIT_MARK not in p.stdout:
             raise self._classify(p.stderr + "\n" + p.stdout, what)
@@ -173,4 +234,5 @@ class AdbDevice(Device):
                           manufacturer=vals["ro.product.manufacturer"], soc=soc,
                           soc_name=soc_name(vals["ro.soc.model"], vals["ro.board.platform"]),
                           abi=vals["ro.product.cpu.abi"], android=vals["ro.build.version.release"], free_bytes=free,
-                          emulated="1" in (vals["ro.kernel.qemu"], vals["ro.boot.qemu"]))
+                          emulated="1" in (vals["ro.kernel.qemu"], vals["ro.boot.qemu"]),
+                          adb_server=server_name(self.server))

@@ -36,6 +36,7 @@ class DeviceInfo:
     max_freq_mhz: list[int] | None = None   # per core, from cpufreq
     mem_bytes: int | None = None
     cpu_note: str | None = None
+    adb_server: str | None = None     # HOST:PORT of the adb server it is attached to (None: adb's default)
 
     def to_dict(self) -> dict:
         return asdict(self)

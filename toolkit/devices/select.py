@@ -15,21 +15,26 @@ class Where:
     ssh: list[str] | None = None          # boards: USER@HOST[:PORT] each
     identity: Path | None = None          # ssh -i (default: MLITE_SSH_IDENTITY, else ssh's own choice)
     ssh_config: Path | None = None        # ssh -F (default: MLITE_SSH_CONFIG, else ~/.ssh/config)
+    adb_servers: list[str] | None = None  # HOST:PORT of each adb server (default: ADB_SERVER_SOCKET, else adb's)
 
     @classmethod
     def of(cls, serials: list[str] | None = None, ssh: list[str] | None = None, identity=None,
-           ssh_config=None) -> "Where":
+           ssh_config=None, adb_servers: list[str] | None = None) -> "Where":
         """From API arguments (paths as strings or Paths, empty meaning none)."""
         return cls(serials=serials or None, ssh=ssh or None, identity=Path(identity) if identity else None,
-                   ssh_config=Path(ssh_config) if ssh_config else None)
+                   ssh_config=Path(ssh_config) if ssh_config else None, adb_servers=adb_servers or None)
 
     @property
     def kind(self) -> str:
         return "ssh" if self.ssh else "adb"
 
     def validate(self) -> None:
-        if self.ssh and self.serials:
-            raise DeviceError("--serial selects adb devices and --ssh boards: use one of them per run")
+        if self.ssh and (self.serials or self.adb_servers):
+            raise DeviceError("--serial/--adb-server select adb devices and --ssh boards: use one of them per run")
+        if self.adb_servers:
+            from .adb import parse_server
+            for s in self.adb_servers:
+                parse_server(s)
         if self.ssh:
             from .ssh import parse_target
             for t in self.ssh:
@@ -44,7 +49,7 @@ class Where:
             targets = list(dict.fromkeys(parse_target(t) for t in self.ssh))
             return [SshDevice(t, identity=identity, config=config) for t in targets]
         from . import adb
-        return adb.resolve(self.serials)
+        return adb.resolve(self.serials, self.adb_servers)
 
 
 def open_device(spec: str, identity=None, ssh_config=None) -> Device:
