@@ -87,6 +87,14 @@ def evaluate(model_dir: Path | str, data: Path | str, labels: Path | str | None 
                threads=threads, reuse=reuse)
 
 
+def _state_now(dev) -> dict:
+    """Thermal and frequency state at listing time (unknown fields stay empty)."""
+    from . import device_state
+    st = device_state.read(dev)
+    return {"hottest_c": st.hottest_c, "governors": sorted({c.governor for c in st.cpus if c.governor}),
+            "throttled_cores": [c.cpu for c in st.cpus if c.allowed_mhz and c.max_mhz and c.allowed_mhz < c.max_mhz]}
+
+
 def devices(ssh: list[str] | None = None, identity: Path | str | None = None,
             ssh_config: Path | str | None = None, adb_servers: list[str] | None = None) -> list[dict]:
     """Every adb device with its state and, when usable, model, SoC, ABI, Android version, free space; or,
@@ -98,7 +106,7 @@ def devices(ssh: list[str] | None = None, identity: Path | str | None = None,
         from .devices.select import Where
         for dev in Where.of(ssh=ssh, identity=identity, ssh_config=ssh_config).open():
             try:
-                rows.append({"state": "device", **dev.info().to_dict()})
+                rows.append({"state": "device", **dev.info().to_dict(), "now": _state_now(dev)})
             except DeviceError as e:
                 rows.append({"serial": dev.serial, "kind": "ssh", "state": "error", "error": str(e)})
         return rows
@@ -107,7 +115,9 @@ def devices(ssh: list[str] | None = None, identity: Path | str | None = None,
                **{k: d.attrs.get(k) for k in ("product", "transport_id")}}
         if d.state == "device":
             try:
-                row.update(adb.AdbDevice(d.serial, d.server).info().to_dict())
+                dev = adb.AdbDevice(d.serial, d.server)
+                row.update(dev.info().to_dict())
+                row["now"] = _state_now(dev)
             except DeviceError as e:
                 row["error"] = str(e)
         rows.append(row)
@@ -158,13 +168,13 @@ def run(models: str | None = None, family: str | None = None, all_: bool = False
 
 
 def report(inputs: list[Path | str], fmt: str = "md", reference: bool = False, plot: Path | str | None = None,
-           plot_threads: int = 1) -> str:
+           plot_threads: int = 1, by: str = "device") -> str:
     """Render stored results as md/csv/json/html; write the plot when asked (HTML embeds it)."""
     from . import plots, report as rep_mod
     if fmt not in rep_mod.FORMATS:
         from .errors import MliteError
         raise MliteError(f"unknown --format {fmt!r}: choose one of {', '.join(rep_mod.FORMATS)}")
-    rep = rep_mod.build([Path(p) for p in inputs], reference=reference)
+    rep = rep_mod.build([Path(p) for p in inputs], reference=reference, by=by)
     if plot:
         plots.save(rep.tables, Path(plot), plot_threads)
     png = plots.figure(rep.tables, plot_threads) if fmt == "html" else None

@@ -309,6 +309,17 @@ def _ssh_options(f):
                         help="An ARM Linux board over SSH (repeatable); host keys must be known.")(_ssh_key_options(f))
 
 
+def _now(row: dict) -> str:
+    """A device's thermal state for listings: hottest zone, governors, cores capped below their maximum."""
+    now = row.get("now") or {}
+    parts = [f"{now['hottest_c']:.1f} °C" if now.get("hottest_c") is not None else "temperature ?"]
+    if now.get("governors"):
+        parts.append("/".join(now["governors"]))
+    if now.get("throttled_cores"):
+        parts.append("capped cpu" + ",".join(map(str, now["throttled_cores"])))
+    return "  " + ", ".join(parts)
+
+
 def _adb_server_option(f):
     return click.option("--adb-server", "adb_servers", multiple=True, metavar="HOST:PORT",
                         help="An adb server to use (repeatable: a farm over several hosts); default "
@@ -355,7 +366,7 @@ def devices(ssh, identity, ssh_config, adb_servers, as_json: bool) -> None:
             free = f"{r['free_bytes'] / 1e9:.1f} GB free" if r.get("free_bytes") is not None else "free space ?"
             click.echo(f"{r['serial']:<24} {r.get('model') or '?'}  {r.get('soc') or '?'}  {r.get('machine')}  "
                        f"{r.get('cores') or '?'} cores  {freq}  {mem}  {r.get('os') or 'OS ?'}  {free}"
-                       + ("  [emulated]" if r.get("emulated") else ""))
+                       + _now(r) + ("  [emulated]" if r.get("emulated") else ""))
         return
     if not rows:
         click.echo("no adb devices (connect a phone with USB debugging on, or 'adb connect HOST:PORT')")
@@ -367,7 +378,7 @@ def devices(ssh, identity, ssh_config, adb_servers, as_json: bool) -> None:
         free = f"{r['free_bytes'] / 1e9:.1f} GB free" if r.get("free_bytes") is not None else "free space ?"
         soc = r.get("soc_name") or r.get("soc") or "?"
         click.echo(f"{r['serial']:<24} device  {r.get('model') or '?'}  {soc} ({r.get('soc')})  {r.get('abi')}  "
-                   f"Android {r.get('android')}  {free}{on(r)}")
+                   f"Android {r.get('android')}  {free}{_now(r)}{on(r)}")
 
 
 def _print_bench_rows(results) -> None:
@@ -575,14 +586,16 @@ def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config
 @click.option("--plot", type=click.Path(), help="Write the two figures (top-1 vs latency, vs storage) to FILE.png/.svg.")
 @click.option("--reference", is_flag=True, help="PaddleClas's published SD855 numbers beside each cell, with ratios.")
 @click.option("--threads", "plot_threads", default=1, show_default=True, help="Thread count plotted.")
+@click.option("--by", default="device", show_default=True,
+              help="device: one table per phone | soc: phones of one SoC and ABI pooled (a farm's results).")
 @click.option("--output", "-o", type=click.Path(), help="Write the report to a file instead of stdout.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the JSON report; same as --format json).")
 @handle_errors
-def report(inputs, fmt, plot, reference, plot_threads, output, as_json) -> None:
+def report(inputs, fmt, plot, reference, plot_threads, by, output, as_json) -> None:
     """Tables in the seed's shape from stored results (default: ./mlite_out), optional plots."""
     from . import api
     text = api.report(list(inputs) or ["mlite_out"], fmt="json" if as_json else fmt, reference=reference, plot=plot,
-                      plot_threads=plot_threads)
+                      plot_threads=plot_threads, by=by)
     if output:
         from .artifacts import write_text_atomic
         write_text_atomic(Path(output), text)

@@ -12,17 +12,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .devices.base import Device, DeviceInfo
+from .devices.base import Device, DeviceInfo, group_key
 from .devices.errors import DeviceLost, DeviceNotReady
 from .errors import MliteError
 
 RETIRES = (DeviceLost, DeviceNotReady)     # the device, not the item, failed: retire it, rerun the item
-
-
-def group_key(info: DeviceInfo) -> str:
-    """Devices whose timings may be pooled: same SoC (phones) or CPU (boards), same ABI, same emulation."""
-    chip = info.soc_name or info.soc or info.cpu_note or info.machine or f"device {info.serial}"
-    return f"{chip} / {info.abi or info.machine or '?'}" + (" / emulated" if info.emulated else "")
 
 
 @dataclass

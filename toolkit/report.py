@@ -38,8 +38,8 @@ def _ref(name: str):
     return reg[name].reference if name in reg else None
 
 
-def build(inputs: list[Path], reference: bool = False) -> Report:
-    tables = build_tables(inputs)
+def build(inputs: list[Path], reference: bool = False, by: str = "device") -> Report:
+    tables = build_tables(inputs, by)
     measured = {}
     for t in tables:
         rows = []
@@ -258,7 +258,8 @@ def to_json(rep: Report) -> str:
                              "latency_ms": {str(t): getattr(ref, f"sd855_ms_t{t}") for t in THREADS},
                              "storage_mb": ref.storage_mb, "top1": ref.top1}})
         view = precision_view(table)
-        out["tables"].append({"device": table.device, "settings": table.settings, "emulated": table.emulated,
+        out["tables"].append({"device": table.device, "devices": table.serials, "settings": table.settings,
+                              "emulated": table.emulated,
                               "title": table.title, "rows": rows, "by_precision": _view_json(view),
                               "suspect_measured": [f.to_dict() for f in rep.flags_measured.get(table.title, [])]})
     if rep.reference:

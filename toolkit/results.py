@@ -60,13 +60,16 @@ class Table:
     settings: dict                        # warmup, repeats, power_mode, input_shape
     rows: dict[tuple[str, str], Row] = field(default_factory=dict)
     emulated: bool = False                # qemu-user / emulator: exact outputs, times not a device's
+    serials: list[str] = field(default_factory=list)     # the devices whose results it holds (by SoC: several)
 
     @property
     def title(self) -> str:
         d = self.device
         soc = d.get("soc_name") or d.get("soc") or "?"
         s = self.settings
-        return (f"{d.get('model') or d['serial']} ({soc}, {d.get('abi')}, serial {d['serial']}) - "
+        who = (f"serial {d['serial']}" if len(self.serials) <= 1
+               else f"{len(self.serials)} devices pooled by SoC: {', '.join(self.serials)}")
+        return (f"{d.get('model') or d['serial']} ({soc}, {d.get('abi')}, {who}) - "
                 f"warmup {s['warmup']}, repeats {s['repeats']}, power_mode {s['power_mode']}, "
                 f"input {'x'.join(map(str, s['input_shape']))}"
                 + (f" - {EMULATED_NOTE}" if self.emulated else ""))
@@ -160,16 +163,32 @@ def _device_side(row: Row, threads: int, r: dict) -> None:
         row.peak_mb[threads] = float(peak)
 
 
-def build_tables(inputs: list[Path]) -> list[Table]:
-    """Tables keyed by device and measurement settings (results from other settings never share a table)."""
+BY = ("device", "soc")
+
+
+def _device_key(device: dict, by: str) -> str:
+    if by == "device":
+        return device["serial"]
+    from .devices.base import DeviceInfo, group_key
+    known = {k: v for k, v in device.items() if k in DeviceInfo.__dataclass_fields__}
+    return group_key(DeviceInfo(**known))
+
+
+def build_tables(inputs: list[Path], by: str = "device") -> list[Table]:
+    """Tables keyed by device (or, ``by="soc"``, by SoC + ABI: a farm's phones pooled) and measurement
+    settings (results from other settings never share a table)."""
+    if by not in BY:
+        raise ReportError(f"--by {by!r}: choose device (one table per phone) or soc (phones of one SoC pooled)")
     tables: dict[tuple, Table] = {}
     for f in result_files(inputs):
         r = load(f)
         settings = {"warmup": r["warmup"], "repeats": r["repeats"], "power_mode": r.get("power_mode", 0),
                     "input_shape": r.get("settings", {}).get("input_shape", [1, 3, 224, 224])}
         emulated = bool(r.get("emulated") or r["device"].get("emulated"))
-        tkey = (r["device"]["serial"], emulated, json.dumps(settings, sort_keys=True))
+        tkey = (_device_key(r["device"], by), emulated, json.dumps(settings, sort_keys=True))
         table = tables.setdefault(tkey, Table(r["device"], settings, emulated=emulated))
+        if r["device"]["serial"] not in table.serials:
+            table.serials.append(r["device"]["serial"])
         rkey = (r["model"], r["backend"])
         row = table.rows.get(rkey)
         if row is None:

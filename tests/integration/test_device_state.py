@@ -45,6 +45,10 @@ def test_the_loopback_shell_is_mksh_with_toybox_only(tmp_path):
         assert "MIRBSD KSH" in out and out.splitlines()[1].endswith("toybox") and out.splitlines()[-1] == "none"
         temp = adb("-s", dev.serial, "shell", "cat /sys/class/thermal/thermal_zone1/temp").stdout.strip()
         assert temp == "40000"                     # the fixture, not this host's /sys
+        dev.sys.set_allowed_khz(7, 1996800)
+        (row,) = json.loads(run_mlite("devices", "--json").stdout)
+        assert row["now"] == {"hottest_c": 40.0, "governors": ["schedutil"], "throttled_cores": [7]}
+        assert "40.0 °C, schedutil, capped cpu7" in run_mlite("devices").stdout
 
 
 def test_every_result_records_state_cores_and_load(tmp_path, x86_model):

@@ -66,9 +66,15 @@ def test_farm_spreads_models_per_soc_and_reruns_a_lost_device(servers, exported,
     assert len(lost["set_aside"]) == 1 and "superseded" in lost["set_aside"][0] and Path(lost["set_aside"][0]).is_file()
     rerun = [x for x in attempts if x["item"] == lost["item"] and x["status"] == "ok" and "855" in x["group"]]
     assert len(rerun) == 1 and rerun[0]["measured"] == 2
-    # reports keep each phone in its own table: SoCs never share one
+    # reports keep each phone in its own table, or pool the phones of one SoC (--by soc): SoCs never share one
     rep = json.loads(run_mlite("report", exported, "--format", "json").stdout)
     assert {t["device"]["serial"] for t in rep["tables"]} <= set(soc) and len(rep["tables"]) >= 3
+    pooled = json.loads(run_mlite("report", exported, "--by", "soc", "--format", "json").stdout)["tables"]
+    assert sorted(len(t["devices"]) for t in pooled) == [1, 3] or sorted(len(t["devices"]) for t in pooled) == [1, 2]
+    for t in pooled:
+        assert {soc[s] for s in t["devices"]} in ({"855"}, {"865"})
+        assert sorted(r["model"] for r in t["rows"]) == sorted(MODELS)
+        assert all(set(r["latency_ms"]) == {"1", "2"} for r in t["rows"])
 
 
 def test_push_over_a_second_adb_server_and_its_errors(servers, x86_model, tmp_path):

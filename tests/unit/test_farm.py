@@ -4,10 +4,10 @@ tests/integration/test_farm.py)."""
 import threading
 import time
 
-from toolkit.devices.base import DeviceInfo
+from toolkit.devices.base import DeviceInfo, group_key
 from toolkit.devices.errors import DeviceLost
 from toolkit.errors import MliteError
-from toolkit.farm import Farm, group_key
+from toolkit.farm import Farm
 
 
 class Dev:

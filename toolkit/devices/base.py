@@ -47,6 +47,12 @@ class DeviceInfo:
         return f"{self.model or self.serial}{soc}"
 
 
+def group_key(info: DeviceInfo) -> str:
+    """Devices whose timings may be pooled: same SoC (phones) or CPU (boards), same ABI, same emulation."""
+    chip = info.soc_name or info.soc or info.cpu_note or info.machine or f"device {info.serial}"
+    return f"{chip} / {info.abi or info.machine or '?'}" + (" / emulated" if info.emulated else "")
+
+
 def soc_name(*codes: str | None) -> str | None:
     for c in codes:
         if c and c.lower() in SOC_NAMES:
