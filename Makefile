@@ -4,9 +4,16 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
+, := ,
 DEMO_OUT ?= demo_out
-# pip warns once per package about this machine's unused local index paths; keep real errors.
-PIPFILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+# pip's own output (progress, this machine's unused local index paths, setuptools notices) goes to a log;
+# it is shown only when pip fails.
+INSTALL_LOG := $(VENV)/install.log
+define pip_quiet
+	@echo "make install: $(1)"
+	@$(PY) -m pip install -q $(2) >> $(INSTALL_LOG) 2>&1 || { grep -v "is ignored: it is neither a file nor a directory" $(INSTALL_LOG) | tail -n 40 >&2; \
+	  echo "make install: pip failed ($(1)); full log: $(INSTALL_LOG)" >&2; exit 1; }
+endef
 
 .PHONY: install demo test test-fast android-test bench lint clean system-packages arm-tools arm-qemu arm-runtime arm-runner arm-prereqs board-root
 
@@ -24,13 +31,15 @@ PNNX_VERSION := 20261020
 $(STAMP): requirements.lock pyproject.toml
 	@if ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then \
 	  py=$$( $(find_python310) ) || { echo "make install: Python 3.10 not found (needed: paddlelite has cp310 wheels only); install it, e.g. 'pyenv install 3.10.13', then rerun" >&2; exit 1; }; \
-	  echo "creating $(VENV) with $$py"; rm -rf $(VENV); "$$py" -m venv $(VENV); \
+	  echo "make install: creating $(VENV) with $$py"; rm -rf $(VENV); "$$py" -m venv $(VENV); \
 	fi
-	$(PY) -m pip install -q --upgrade pip 2>&1 | $(PIPFILTER)
-	$(PY) -m pip install -q -r requirements.lock 2>&1 | $(PIPFILTER)
-	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(PIPFILTER)
-	$(PY) -m pip install -q --no-deps pnnx==$(PNNX_VERSION) 2>&1 | $(PIPFILTER)
+	@: > $(INSTALL_LOG)
+	$(call pip_quiet,pip itself,--upgrade pip)
+	$(call pip_quiet,pinned packages (requirements.lock: Paddle$(,) PaddleSlim$(,) Paddle Lite$(,) ONNX tools),-r requirements.lock)
+	$(call pip_quiet,mlite (editable),--no-deps -e .)
+	$(call pip_quiet,pnnx $(PNNX_VERSION) (ncnn's converter; no torch),--no-deps pnnx==$(PNNX_VERSION))
 	@touch $(STAMP)
+	@echo "make install: done ($(VENV); pip's log: $(INSTALL_LOG))"
 
 # Debian packages: the real adb client; JUnit 4 and a JDK for the Android app's pure-Java tests; mksh and
 # toybox, the shell and userland of Android, which the loopback test phone runs every command with.

@@ -104,3 +104,70 @@ def op_types(path: Path) -> Counter:
     prog = _pb().ProgramDesc()
     prog.ParseFromString(Path(path).read_bytes())
     return Counter(op.type for b in prog.blocks for op in b.ops)
+
+
+QDQ_OPS = frozenset({"quantize_linear", "dequantize_linear"})
+
+
+def _drop_callstacks(prog) -> int:
+    dropped = 0
+    for block in prog.blocks:
+        for op in block.ops:
+            keep = [a for a in op.attrs if a.name != "op_callstack"]
+            if len(keep) != len(op.attrs):
+                dropped += len(op.attrs) - len(keep)
+                del op.attrs[:]
+                op.attrs.extend(keep)
+    return dropped
+
+
+def _order_qdq(block) -> bool:
+    """Put each quantize/dequantize op right before the first op that reads it. PaddleSlim inserts them in
+    an order that changes from run to run (it walks sets of graph nodes); the other ops keep theirs."""
+    ops = list(block.ops)
+    qdq = [op for op in ops if op.type in QDQ_OPS]
+    if not qdq:
+        return False
+    producer = {a: op for op in qdq for o in op.outputs for a in o.arguments}
+    placed: set[int] = set()
+    order: list = []
+
+    def inputs_first(op) -> None:
+        for name in sorted(a for i in op.inputs for a in i.arguments):
+            p = producer.get(name)
+            if p is not None and id(p) not in placed:
+                placed.add(id(p))
+                inputs_first(p)
+                order.append(p)
+
+    for op in ops:
+        if op.type not in QDQ_OPS:
+            inputs_first(op)
+            order.append(op)
+    unread = [op for op in qdq if id(op) not in placed]
+    for op in sorted(unread, key=lambda o: sorted(a for x in o.outputs for a in x.arguments)):
+        inputs_first(op)
+        if id(op) not in placed:
+            placed.add(id(op))
+            order.append(op)
+    if [id(o) for o in order] == [id(o) for o in ops]:
+        return False
+    data = [o.SerializeToString() for o in order]
+    del block.ops[:]
+    for d in data:
+        block.ops.add().ParseFromString(d)
+    return True
+
+
+def canonical_program(model_file: Path) -> dict[str, int]:
+    """Rewrite a saved program so that one model always gives the same bytes: drop every op's
+    ``op_callstack`` (the Python stack of the process that wrote it: this host's paths, another stack in a
+    worker process) and put quantize/dequantize ops in a fixed place. Returns what changed."""
+    prog = _pb().ProgramDesc()
+    prog.ParseFromString(Path(model_file).read_bytes())
+    changes = {"callstacks": _drop_callstacks(prog), "qdq_reordered": int(any(_order_qdq(b) for b in prog.blocks))}
+    if any(changes.values()):
+        tmp = Path(model_file).with_name(Path(model_file).name + ".part")
+        tmp.write_bytes(prog.SerializeToString())
+        tmp.replace(model_file)
+    return changes

@@ -55,7 +55,24 @@ def optimize(model_file: Path, params_file: Path, target: Target, out_nb: Path,
                    writes=out_nb)
     if not out_nb.is_file() or out_nb.stat().st_size == 0:
         raise ConversionError(f"paddle_lite_opt ({target.name}) reported success but wrote no {out_nb.name}")
+    clear_version_padding(out_nb)
     return OptResult(out_nb, fixes, simplified)
+
+
+VERSION_FIELD = slice(2, 18)      # .nb header: u16 meta version, then the opt version as a 16-byte C string
+
+
+def clear_version_padding(nb: Path) -> None:
+    """Zero the bytes after the version string's NUL: opt leaves them uninitialized, so the same model
+    would get different bytes on each run (Paddle Lite reads the field only up to the NUL)."""
+    with open(nb, "r+b") as f:
+        head = bytearray(f.read(VERSION_FIELD.stop))
+        field = head[VERSION_FIELD]
+        end = field.find(0)
+        if end < 0 or not any(field[end:]):
+            return
+        f.seek(VERSION_FIELD.start + end)
+        f.write(bytes(len(field) - end))
 
 
 def run_on_host(nb_path: Path, x, timeout: float = 300):

@@ -35,8 +35,11 @@ def run_worker(argv: list[str], what: str, timeout: float = 600,
     a failed ``fwrite`` check or not at all)."""
     if argv and argv[0] == "-m":
         argv = [sys.executable, *argv]
+    # a fixed hash seed: Paddle's passes walk sets of names, and their order decides the order of the ops
+    # they insert (PTQ's quantize_linear ops): with it, one model gives the same bytes in every process
+    env = os.environ | {"PYTHONHASHSEED": "0"}
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         raise ConversionError(f"{what} did not finish within {timeout:.0f} s; "
                               "check the model or raise the timeout") from None

@@ -92,10 +92,11 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
         raise MliteError(f"labels go up to {max(images.labels)} but the model has {n_classes} classes; "
                          "check the class folders / --labels file")
     labels_arr = np.asarray(images.labels)
-    res = EvalResult(str(model_dir), md.get("model", model_dir.name), md.get("precision", "fp32"),
-                     on_device.backend if on_device else backend,
-                     len(images), len(images.skipped), _topk(logits, labels_arr, 1), _topk(logits, labels_arr, 5),
-                     0.0, str(Path(data_dir).resolve()), data_sha)
+    res = EvalResult(model_dir=str(model_dir), model=md.get("model", model_dir.name),
+                     precision=md.get("precision", "fp32"), backend=on_device.backend if on_device else backend,
+                     images=len(images), skipped_unreadable=len(images.skipped),
+                     top1=_topk(logits, labels_arr, 1), top5=_topk(logits, labels_arr, 5),
+                     seconds=0.0, data=str(Path(data_dir).resolve()), data_sha256=data_sha)
     if on_device is not None:
         res.device, res.engine = on_device.device, on_device.engine
         host = _logits(model_dir, backend, images, batch_size)

@@ -50,4 +50,5 @@ def device_logits(model_dir: Path, spec, images: data.ImageSet, batch_size: int,
     emulated = bool(info.emulated or res.meta.emulated)
     res.meta.emulated = emulated
     device = info.to_dict() | {"emulated": emulated}
-    return DeviceLogits(res.outputs, "paddle-lite-arm", device_exec.engine_label(res.meta), device)
+    return DeviceLogits(logits=res.outputs, backend="paddle-lite-arm", engine=device_exec.engine_label(res.meta),
+                        device=device)

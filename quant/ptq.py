@@ -149,7 +149,8 @@ def quantize(cfg: QuantConfig) -> QuantResult:
         note = check_replace(final, STAGE, {"source.directory": str(src.directory.resolve())})
         warnings += [note] if note else []
     if done is not None:
-        return QuantResult(name, final, True, done.to_dict(), warnings=warnings, artifacts=done.artifacts)
+        return QuantResult(model=name, directory=final, cached=True, manifest=done.to_dict(), warnings=warnings,
+                           artifacts=done.artifacts)
     n_steps = 3 + int(cfg.onnx) + (0 if mixed is None else 1 + int(cfg.max_drop is not None))
     with Steps(f"int8 {src.name}", n_steps, show=cfg.progress) as steps, staging_dir(final) as tmp:
         with steps.step(method):
@@ -162,7 +163,8 @@ def quantize(cfg: QuantConfig) -> QuantResult:
         if mixed is not None:
             info["mixed"] = _mixed_precision(src, cfg, tmp, steps, algo, calib_spec, mixed["images"])
         manifest = _finish(src, cfg, name, tmp, steps, settings, key, calib_record, info, method)
-    return QuantResult(name, final, False, manifest.to_dict(), warnings=warnings, artifacts=manifest.artifacts)
+    return QuantResult(model=name, directory=final, cached=False, manifest=manifest.to_dict(), warnings=warnings,
+                       artifacts=manifest.artifacts)
 
 
 def _mixed_settings(cfg: QuantConfig, src: Source) -> dict | None:
@@ -260,7 +262,9 @@ def _feed_name(src: Source) -> str:
 
 def _finish(src, cfg, name, tmp: Path, steps: Steps, settings, key, calib_record, info, method) -> Manifest:
     from converters import lite
+    from converters.compat import canonical_program
     from . import checks
+    canonical_program(tmp / MODEL_FILE)
     with steps.step("opt arm"):
         opt = lite.optimize(tmp / MODEL_FILE, tmp / PARAMS_FILE, lite.TARGETS["arm"], tmp / f"{name}.nb")
     arts = [Artifact.of(tmp, MODEL_FILE, "paddle-program-int8", "any"),

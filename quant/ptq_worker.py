@@ -22,8 +22,37 @@ def calibration_batches(calib: dict, batch_size: int):
         return
     pp = data.Preprocess.from_dict(calib["preprocess"])
     files = [Path(f) for f in calib["files"]]
-    ds = data.ImageSet(files, None, pp, Path(calib["root"]))
+    ds = data.ImageSet(files=files, labels=None, preprocess=pp, root=Path(calib["root"]))
     yield from (b[0] for b in ds.batches(batch_size))
+
+
+def uniform_histogram(values, edges):
+    """``np.histogram(values, bins=edges)[0]``, the same counts, through numpy's equal-width path when
+    ``edges`` are the equal-width edges numpy itself makes (bincount instead of sorting every value)."""
+    import numpy as np
+    n = len(edges) - 1
+    if n < 1 or not np.array_equal(edges, np.linspace(edges[0], edges[-1], n + 1)):
+        return np.histogram(values, bins=edges)[0]
+    # in float64, like the edges: numpy would otherwise make float32 edges for float32 values
+    return np.histogram(np.asarray(values, np.float64), bins=n, range=(edges[0], edges[-1]))[0]
+
+
+def fast_histogram_sampling() -> None:
+    """Paddle's hist/KL calibration passes explicit bin edges to np.histogram, which then sorts each
+    activation tensor (most of PTQ's time); its edges are equal-width, so count them without the sort."""
+    import numpy as np
+    from paddle.static.quantization import post_training_quantization as ptq, utils
+
+    def sample_histogram(self):
+        for name in self._quantized_act_var_name:
+            values = utils.load_variable_data(self._scope, name)
+            if values.size == 0 or name not in self._sampling_act_histogram:
+                self._zero_size_var_names.add(name)
+                continue
+            entry = self._sampling_act_histogram[name]
+            entry[0] += uniform_histogram(np.abs(values), entry[1])
+
+    ptq.PostTrainingQuantization._sample_histogram = sample_histogram
 
 
 def main(argv: list[str]) -> int:
@@ -32,6 +61,7 @@ def main(argv: list[str]) -> int:
     paddle = import_paddle()
     paddle.enable_static()
     from paddleslim.quant import quant_post_static
+    fast_histogram_sampling()
 
     class CalibLoader(paddle.io.DataLoader):
         """The io.DataLoader Paddle 2.6's PTQ demands, fed from our own batches (re-iterable)."""

@@ -168,7 +168,7 @@ class Sensitivity:
         for n, (_, w, op_type, params) in enumerate(self.p.layers, 1):
             acc, dist = self.measure({w})
             drop = None if acc is None else round((fp32_top1 - acc) * 100, 4)
-            a.rows.append(LayerRow(w, op_type, params, drop, dist))
+            a.rows.append(LayerRow(weight=w, op_type=op_type, params=params, top1_drop=drop, output_distance=dist))
             self.progress(n, len(self.p.layers))
         return a
 

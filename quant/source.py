@@ -93,11 +93,12 @@ def load_source(model_dir: Path) -> Source:
     md = m.to_dict() if m is not None else None
     if md is not None and md.get("stage") == "export":
         shape = tuple(md["input_shape"])
-        return Source(model_dir, md["model"], model_file, params_file, shape,
-                      Preprocess.from_dict(md["preprocess"]), md["weights"]["kind"], md["params"], md)
+        return Source(directory=model_dir, name=md["model"], model_file=model_file, params_file=params_file,
+                      input_shape=shape, preprocess=Preprocess.from_dict(md["preprocess"]),
+                      weights_kind=md["weights"]["kind"], params=md["params"], manifest=md)
     if len(shape) != 4 or shape[1] != 3:
         raise MliteError(f"{str(model_dir)!r}: the model's input is {list(shape)}, not an NCHW RGB image; "
                          "mlite quantizes image classifiers only")
     name = artifact_name(model_dir.resolve().name)
-    return Source(model_dir, name, model_file, params_file, shape, Preprocess.for_input_size(shape[-1]),
-                  "unknown", params, None)
+    return Source(directory=model_dir, name=name, model_file=model_file, params_file=params_file, input_shape=shape,
+                  preprocess=Preprocess.for_input_size(shape[-1]), weights_kind="unknown", params=params, manifest=None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -115,7 +116,7 @@ def _resolve_teacher(cfg: DistillConfig) -> _Teacher:
         from toolkit.artifacts import read_manifest
         m = read_manifest(tdir)
         md = m.to_dict() if m else {}
-        return _Teacher(_dir_teacher_weights(tdir, md), tdir, md)
+        return _Teacher(weights=_dir_teacher_weights(tdir, md), directory=tdir, manifest=md)
     from toolkit import weights as weights_mod
     w = weights_mod.resolve(zoo.get(cfg.teacher), cfg.teacher_weights, cfg.seed)
     if w.kind == "random":
@@ -225,8 +226,8 @@ def distill(cfg: DistillConfig) -> DistillResult:
     key = settings_key(settings)
     done = is_complete(final, key)
     if done is not None:
-        return DistillResult(name, final, True, done.to_dict(), weights=final / f"{name}.pdparams",
-                             log=done.extra.get("log", []))
+        return DistillResult(model=name, directory=final, cached=True, manifest=done.to_dict(),
+                             weights=final / f"{name}.pdparams", log=done.extra.get("log", []))
     note = check_replace(final, STAGE, {"student": student.name}) if rank == 0 else None
 
     t_start = time.perf_counter()
@@ -312,7 +313,8 @@ def distill(cfg: DistillConfig) -> DistillResult:
     if world > 1:
         dist.barrier()
     if rank != 0:
-        return DistillResult(name, final, False, {}, weights=final / f"{name}.pdparams", log=log)
+        return DistillResult(model=name, directory=final, cached=False, manifest={}, weights=final / f"{name}.pdparams",
+                             log=log)
     with staging_dir(final) as tmp:
         with writing(final / f"{name}.pdparams"):
             paddle.save(inner.state_dict(), str(tmp / f"{name}.pdparams"))
@@ -326,12 +328,12 @@ def distill(cfg: DistillConfig) -> DistillResult:
                             "unlabelled_kept": int(len(keep_unl)) if keep_unl is not None else 0,
                             "val": val.describe() if val else None},
                    "log": log, "resumed_from_epoch": resumed_from, "seconds": round(time.perf_counter() - t_start, 1),
-                   "next": f"mlite export --model {student.name} --weights {final / (name + '.pdparams')} "
-                           f"--image-size {cfg.image_size}"})
+                   "next": f"mlite export --model {student.name} "
+                           f"--weights {shlex.quote(str(final / (name + '.pdparams')))} --image-size {cfg.image_size}"})
         manifest.write(tmp)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return DistillResult(name, final, False, manifest.to_dict(), warnings=[note] if note else [],
-                         weights=final / f"{name}.pdparams", log=log)
+    return DistillResult(model=name, directory=final, cached=False, manifest=manifest.to_dict(),
+                         warnings=[note] if note else [], weights=final / f"{name}.pdparams", log=log)
 
 
 def hashlib_text(text: str) -> str:

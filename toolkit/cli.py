@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -71,8 +72,8 @@ class _Group(click.Group):
                 e.show()
                 if "--json" in args:
                     from .cli_io import Failure
-                    click.echo(json.dumps(Failure(e.format_message(), type(e).__name__, e.exit_code).to_dict(),
-                                          indent=2))
+                    failure = Failure(message=e.format_message(), kind=type(e).__name__, exit_code=e.exit_code)
+                    click.echo(json.dumps(failure.to_dict(), indent=2))
                 sys.exit(e.exit_code)
             if isinstance(e, click.exceptions.Abort):
                 click.echo("mlite: error: interrupted", err=True)
@@ -117,6 +118,20 @@ _STEP_OF_FORMAT = {"paddle-program": "build", "paddle-params": "build", "onnx": 
                    "paddle-program-int8": "ptq"}
 
 
+def _next_hint(res) -> str:
+    """A command that works on what was just written (paths shell-quoted)."""
+    import shlex
+    q = shlex.quote(str(res.directory))
+    files = [(str(a.get("path", "")), a.get("target")) for a in res.manifest.get("artifacts", [])]
+    if any(p.endswith(".nb") and t == "arm" for p, t in files):
+        return f"mlite push --adb --model-dir {q}"
+    backends = (["lite"] if any(p.endswith(".nb") for p, _ in files) else []) + \
+        (["onnxruntime"] if any(p.endswith(".onnx") for p, _ in files) else [])
+    if not backends:
+        return f"mlite export --model {shlex.quote(res.manifest.get('model', 'NAME'))} --onnx"
+    return f"mlite bench --local --model-dir {q} --backend {','.join(backends)}"
+
+
 def _print_result(res) -> None:
     """One line per artifact (size, format, target, seconds), then the checks."""
     m = res.manifest
@@ -147,8 +162,14 @@ def _print_result(res) -> None:
                            f"top-1 drop {got:+.2f} points (budget {mixed['max_drop']:g})")
         if isinstance(m.get("checks", {}).get("lite_arm"), str):
             click.echo(f"  INT8 .nb on ARM kernels: {m['checks']['lite_arm']}")
+        random = m.get("weights", {}).get("kind") == "random"
         for name, st in m.get("checks", {}).items():
-            if isinstance(st, dict):
+            if isinstance(st, dict) and random:
+                # random weights give near-tied logits: a rounding difference flips the argmax
+                click.echo(f"  check {name}: mean rel. diff {st['mean_rel_diff']:.1e} (top-1 agreement "
+                           f"{st['top1_agreement']:.0%} means nothing with random weights: their class scores are "
+                           "nearly tied; use pretrained or trained weights for it)")
+            elif isinstance(st, dict):
                 click.echo(f"  check {name}: top-1 agreement {st['top1_agreement']:.0%}, "
                            f"mean rel. diff {st['mean_rel_diff']:.1e}")
     for w in getattr(res, "warnings", []):
@@ -218,8 +239,7 @@ def export(model, weights, target, onnx, ncnn, int8, calib, calib_size, algo, ba
     _print_result(res.fp32)
     if res.int8 is not None:
         _print_result(res.int8)
-    final = res.int8 or res.fp32
-    click.echo(f"next: mlite push --adb --model-dir {final.directory}")
+    click.echo(f"next: {_next_hint(res.int8 or res.fp32)}")
 
 
 @main.command()
@@ -246,7 +266,7 @@ def quantize(model_dir, calib, calib_size, algo, batch_size, qat, train, epochs,
         _print_json(res.to_dict())
         return
     _print_result(res)
-    click.echo(f"next: mlite eval --model-dir {res.directory} --data DIR   |   mlite push --adb --model-dir {res.directory}")
+    click.echo(f"next: {_next_hint(res)}")
 
 
 @main.command(name="eval")
@@ -543,12 +563,14 @@ def study(data, val, val_split, models, family, preset, device, identity, ssh_co
 @click.option("--runner", type=click.Path(), help="benchmark_bin for ARM phones.")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds per runner run.")
 @_cooling_options
+@click.option("--jobs", type=int, help="Worker processes exporting and quantizing in parallel (default: cores).")
 @click.option("--out", default="mlite_out", show_default=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config, use_local, serials, adb_servers,
             threads, warmup,
-            repeats, weights, calib, runner, timeout, cooldown, cooldown_until, cooldown_timeout, out, as_json) -> None:
+            repeats, weights, calib, runner, timeout, cooldown, cooldown_until, cooldown_timeout, jobs, out,
+            as_json) -> None:
     """Export (+INT8) and benchmark many models; resumable, continues past failures."""
     from . import api
     from .errors import MliteError
@@ -560,7 +582,7 @@ def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config
                        repeats=repeats, weights=weights, calib=calib, runner=runner, timeout=timeout, out=out,
                        progress=not as_json, ssh=list(ssh) or None, identity=identity, ssh_config=ssh_config,
                        cooldown=cooldown, cooldown_until=cooldown_until, cooldown_timeout=cooldown_timeout,
-                       adb_servers=list(adb_servers) or None)
+                       adb_servers=list(adb_servers) or None, jobs=(os.cpu_count() or 1) if jobs is None else jobs)
     failed = [o for o in outcomes if o.error]
     if as_json:
         _print_json([o.to_dict() for o in outcomes])
@@ -573,7 +595,9 @@ def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config
                     then = f"rerun on {a['rerun_on']}" if a["rerun_on"] else "no device of its SoC left"
                     click.echo(f"  lost {a['device']} mid-run ({len(a['set_aside'])} partial result(s) set "
                                f"aside): {then}")
-        click.echo(f"next: mlite report {out} --reference --plot {Path(out) / 'report.png'}")
+        import shlex
+        click.echo(f"next: mlite report {shlex.quote(str(out))} --reference --plot "
+                   f"{shlex.quote(str(Path(out) / 'report.png'))}")
     if failed:
         click.echo(f"mlite: error: {len(failed)} of {len(outcomes)} model(s) failed: "
                    + ", ".join(o.model for o in failed), err=True)
@@ -656,9 +680,11 @@ def distill(student, teacher, data, unlabeled, val, student_weights, teacher_wei
             image_size, temperature, loss, label_weight, min_confidence, seed, out, as_json) -> None:
     """SSLD: distill a teacher's softmax (labelled + unlabelled images) into a mobile student."""
     from quant.ssld import DistillConfig, distill as run
-    res = run(DistillConfig(student, teacher, Path(data), Path(unlabeled) if unlabeled else None,
-                            Path(val) if val else None, student_weights, teacher_weights, epochs, batch_size, lr,
-                            image_size, temperature, loss, label_weight, min_confidence, seed, Path(out),
+    res = run(DistillConfig(student=student, teacher=teacher, data=Path(data),
+                            unlabeled=Path(unlabeled) if unlabeled else None, val=Path(val) if val else None,
+                            student_weights=student_weights, teacher_weights=teacher_weights, epochs=epochs,
+                            batch_size=batch_size, lr=lr, image_size=image_size, temperature=temperature, loss=loss,
+                            label_weight=label_weight, min_confidence=min_confidence, seed=seed, out=Path(out),
                             progress=not as_json))
     if not res.manifest:             # a non-zero rank of a data-parallel run: rank 0 reports
         return

@@ -50,7 +50,7 @@ def os_failure(e: OSError) -> Failure:
     path = _STAGING.sub(r"/\1", str(e.filename)) if e.filename is not None else "(unnamed file)"
     what, advice = _OS_ADVICE.get(e.errno, (e.strerror or type(e).__name__, "check the path and rerun"))
     name = errno.errorcode.get(e.errno, "OSError") if e.errno else "OSError"
-    return Failure(f"{str(path)!r}: {what}; {advice}", f"OSError.{name}", EXIT_OS)
+    return Failure(message=f"{str(path)!r}: {what}; {advice}", kind=f"OSError.{name}", exit_code=EXIT_OS)
 
 
 def _save_traceback(e: BaseException) -> str | None:
@@ -67,20 +67,21 @@ def _save_traceback(e: BaseException) -> str | None:
 def describe(e: BaseException) -> Failure:
     """The user-facing failure for any exception that reached the CLI."""
     if isinstance(e, MliteError):
-        return Failure(str(e), type(e).__name__, e.exit_code)
+        return Failure(message=str(e), kind=type(e).__name__, exit_code=e.exit_code)
     if isinstance(e, Terminated):
-        return Failure("terminated (SIGTERM); nothing half-written was kept, rerun the same command to continue",
-                       "Terminated", 143)
+        return Failure(
+            message="terminated (SIGTERM); nothing half-written was kept, rerun the same command to continue",
+            kind="Terminated", exit_code=143)
     if isinstance(e, KeyboardInterrupt):
-        return Failure("interrupted; nothing half-written was kept, rerun the same command to continue",
-                       "Interrupted", 130)
+        return Failure(message="interrupted; nothing half-written was kept, rerun the same command to continue",
+                       kind="Interrupted", exit_code=130)
     if isinstance(e, OSError):
         return os_failure(e)
     saved = _save_traceback(e)
     where = f"traceback in {saved}" if saved else "set MLITE_DEBUG=1 for the traceback"
     first = (str(e).splitlines() or [""])[0][:200]
-    return Failure(f"internal error {type(e).__name__}: {first} ({where}); please report it", "InternalError",
-                   EXIT_BUG)
+    return Failure(message=f"internal error {type(e).__name__}: {first} ({where}); please report it",
+                   kind="InternalError", exit_code=EXIT_BUG)
 
 
 class JsonChannel:

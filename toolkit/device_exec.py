@@ -113,7 +113,8 @@ def infer(ws: Workspace, remote_runner: str | list[str], remote_model: str, x, t
             tag = hashlib.sha256(part.tobytes()).hexdigest()[:12]
             remote_in = ws.put(local_in, f"in-{tag}.f32")
             remote_out = ws.scratch(f"out-{tag}.f32")
-            rs = RunnerSettings(remote_model, (1, *x.shape[1:]), backend, threads, warmup=0, repeats=len(part))
+            rs = RunnerSettings(model_file=remote_model, input_shape=(1, *x.shape[1:]), backend=backend,
+                                threads=threads, warmup=0, repeats=len(part))
             perf, meta = run(ws.dev, remote_runner, rs, timeout,
                              [f"--input_file={remote_in}", f"--output_file={remote_out}", f"--batch={len(part)}"])
             ws.dev.pull(remote_out, local_out)
@@ -123,7 +124,7 @@ def infer(ws: Workspace, remote_runner: str | list[str], remote_model: str, x, t
                 raise RunnerError(f"runner wrote {data.size} floats for {len(part)} inputs; expected a multiple")
             outs.append(data.reshape(len(part), -1))
             perfs.append(perf)
-    return TensorRun(np.concatenate(outs), Perf.pooled(perfs), meta)
+    return TensorRun(outputs=np.concatenate(outs), perf=Perf.pooled(perfs), meta=meta)
 
 
 def host_arm_infer(nb: Path, x, threads: int = 1) -> TensorRun | None:

@@ -55,8 +55,9 @@ def parse(text: str) -> DeviceState:
             state.zones[name] = round(_celsius(_num(w[2])), 1)
         elif len(w) == 6 and w[0] == "cpu" and w[1].isdigit():
             khz = [_num(x) for x in w[3:]]
-            state.cpus.append(CpuState(int(w[1]), None if w[2] == "?" else w[2],
-                                       *[None if k is None else k // 1000 for k in khz]))
+            cur, top, allowed = [None if k is None else k // 1000 for k in khz]
+            state.cpus.append(CpuState(cpu=int(w[1]), governor=None if w[2] == "?" else w[2],
+                                       cur_mhz=cur, max_mhz=top, allowed_mhz=allowed))
     return state
 
 
@@ -143,4 +144,4 @@ def cool_down(dev, target_c: float, timeout: float, poll_s: float = 2.0, clock=N
         sleep(min(poll_s, max(0.0, timeout - (clock() - t0))))
         now = read(dev).hottest_c
     reached = None if now is None else now <= target_c
-    return Cooling(target_c, round(clock() - t0, 2), start, now, reached)
+    return Cooling(target_c=target_c, waited_s=round(clock() - t0, 2), start_c=start, end_c=now, reached=reached)

@@ -65,6 +65,8 @@ def save_inference(model, input_shape: tuple, dest: Path) -> None:
         paddle.jit.save(model, str(dest / "inference"),
                         input_spec=[InputSpec([None, *input_shape[1:]], "float32", "x")])
     (dest / "inference.pdiparams.info").unlink(missing_ok=True)
+    from converters.compat import canonical_program
+    canonical_program(dest / "inference.pdmodel")
 
 
 def export(cfg: ExportConfig) -> ExportResult:
@@ -102,17 +104,18 @@ def export(cfg: ExportConfig) -> ExportResult:
         key = settings_key(settings)
         done = is_complete(final, key)
         if done is not None:
-            return ExportResult(spec.name, final, True, done.to_dict(), artifacts=done.artifacts)
+            return ExportResult(model=spec.name, directory=final, cached=True, manifest=done.to_dict(),
+                                artifacts=done.artifacts)
         note = check_replace(final, STAGE, {"model": spec.name})
         with staging_dir(final) as tmp:
             manifest = _run(spec, cfg, target, weights, settings, key, tmp, steps, input_shape)
-    return ExportResult(spec.name, final, False, manifest.to_dict(), warnings=[note] if note else [],
-                        artifacts=manifest.artifacts)
+    return ExportResult(model=spec.name, directory=final, cached=False, manifest=manifest.to_dict(),
+                        warnings=[note] if note else [], artifacts=manifest.artifacts)
 
 
 def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, input_shape) -> Manifest:
     from converters import lite
-    from quant.data import Preprocess
+    from .preprocess import Preprocess
     from . import parity
 
     with steps.step("build"):

@@ -89,8 +89,8 @@ class Farm:
         return self.attempts
 
     def _orphan(self, g: _Group, item) -> None:
-        self.attempts.append(Attempt(self.label(item), "-", g.key, "failed",
-                                     f"no {g.key} device left: every one was lost during the run"))
+        self.attempts.append(Attempt(item=self.label(item), device="-", group=g.key, status="failed",
+                                     error=f"no {g.key} device left: every one was lost during the run"))
 
     def _worker(self, g: _Group, dev: Device, info: DeviceInfo) -> None:
         while True:
@@ -101,7 +101,7 @@ class Farm:
                     return
                 item = g.pending.popleft()
                 g.in_flight += 1
-                attempt = Attempt(self.label(item), self.device_name(info), g.key)
+                attempt = Attempt(item=self.label(item), device=self.device_name(info), group=g.key)
                 self.attempts.append(attempt)
             retire = False
             try:

@@ -88,7 +88,8 @@ def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup
             version = {}
             for i in range(rounds):
                 for b in (todo if i % 2 == 0 else todo[::-1]):
-                    rs = RunnerSettings(str(files[b]), tuple(md["input_shape"]), BACKENDS[b][1], t, warmup, repeats,
+                    rs = RunnerSettings(model_file=str(files[b]), input_shape=tuple(md["input_shape"]),
+                                        backend=BACKENDS[b][1], threads=t, warmup=warmup, repeats=repeats,
                                         speed_ref=True)
                     perf, meta = run_runner(dev, str(runner), rs, timeout)
                     version[b] = meta.name

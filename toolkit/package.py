@@ -72,8 +72,9 @@ def package_android(model_dir: Path, app: Path = Path("android_demo"), labels: P
     cfg = app_config(md, threads, power_mode)
     _install_together(assets, {"model.nb": model.nb.read_bytes(), "labels.txt": ("\n".join(names) + "\n").encode(),
                                "config.json": (json.dumps(cfg, indent=2) + "\n").encode()})
-    return Packaged(Path(app), {f: (assets / f).stat().st_size for f in ("model.nb", "labels.txt", "config.json")},
-                    cfg)
+    return Packaged(app=Path(app),
+                    files={f: (assets / f).stat().st_size for f in ("model.nb", "labels.txt", "config.json")},
+                    config=cfg)
 
 
 def _install_together(assets: Path, files: dict[str, bytes]) -> None:

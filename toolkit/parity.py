@@ -39,7 +39,8 @@ def compare(backend: str, ref, out, tolerance: float = TOLERANCE) -> ParityCheck
     diff = float(np.max(np.abs(ref - out))) if ref.size else 0.0
     scale = max(float(np.max(np.abs(ref))), 1e-12)
     top1 = bool(np.array_equal(ref.reshape(ref.shape[0], -1).argmax(1), out.reshape(out.shape[0], -1).argmax(1)))
-    return ParityCheck(backend, diff, scale, diff / scale, tolerance, top1)
+    return ParityCheck(backend=backend, max_abs_diff=diff, scale=scale, relative=diff / scale, tolerance=tolerance,
+                       top1_match=top1)
 
 
 def require(checks: list[ParityCheck], model: str) -> None:

@@ -54,9 +54,9 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def _point(row, threads: int) -> Point:
-    return Point(row.model, f"{row.family or 'other'} [{row.backend}]",
-                 row.latency_ms[threads] if threads in row.latency_ms else None,
-                 row.storage_bytes / 1e6, row.top1 * 100, row.top1_source != "eval")
+    return Point(model=row.model, series=f"{row.family or 'other'} [{row.backend}]",
+                 latency_ms=row.latency_ms[threads] if threads in row.latency_ms else None,
+                 storage_mb=row.storage_bytes / 1e6, top1=row.top1 * 100, published=row.top1_source != "eval")
 
 
 def select(tables, threads: int) -> list[Panels]:
@@ -67,7 +67,7 @@ def select(tables, threads: int) -> list[Panels]:
         rows = sorted((r for r in t.rows.values() if r.top1 is not None and r.latency_ms),
                       key=lambda r: (r.model, r.backend))
         if rows:
-            out.append(Panels(t.title, t.emulated, tuple(_point(r, threads) for r in rows)))
+            out.append(Panels(title=t.title, emulated=t.emulated, points=tuple(_point(r, threads) for r in rows)))
     if out and not any(p.latency_points for p in out):
         have = sorted({k for t in tables for r in t.rows.values() if r.top1 is not None for k in r.latency_ms})
         raise PlotError(f"no results at {threads} thread(s) to plot (results with a top-1 exist at "

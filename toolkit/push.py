@@ -150,9 +150,9 @@ def find_ncnn(model_dir: Path) -> NcnnModel:
     for a in m.artifacts:
         if a.format in ("ncnn-param", "ncnn-bin") and a.sha256 and sha256_file(model_dir / a.path) != a.sha256:
             raise CorruptFile(f"{str(model_dir / a.path)!r} is not the file its manifest records: re-export it")
-    return NcnnModel(md["model"], param, param.with_suffix(".bin"), precision_label(md),
-                     md.get("weights", {}).get("label", "unknown weights"),
-                     tuple(md.get("input_shape", (1, 3, 224, 224))), model_sha(param))
+    return NcnnModel(name=md["model"], param=param, bin=param.with_suffix(".bin"), precision=precision_label(md),
+                     weights=md.get("weights", {}).get("label", "unknown weights"),
+                     input_shape=tuple(md.get("input_shape", (1, 3, 224, 224))), sha256=model_sha(param))
 
 
 @dataclass
@@ -193,8 +193,9 @@ def _lite_plan(dev: Device, ws, model: Model, cfg: PushConfig, info: DeviceInfo)
     runners.check_versions(model.nb, meta, f"device {info.serial}")
     remote_model = ws.put(model.nb, model.name + ".nb", model.sha256)
     backend = "arm" if runners.is_arm(info.abi) else "x86"
-    return RunPlan(remote_runner, remote_model, backend, backend, model.nb.name, dev.size(remote_model) or 0, runner,
-                   runner_sha, meta=meta)
+    return RunPlan(launch=remote_runner, remote_model=remote_model, runner_backend=backend, label=backend,
+                   model_file=model.nb.name, storage=dev.size(remote_model) or 0, runner_path=runner,
+                   runner_sha=runner_sha, meta=meta)
 
 
 def ncnn_plan(dev: Device, ws, model: NcnnModel, info: DeviceInfo, cpu_precision: str = "fp32") -> RunPlan:
@@ -214,7 +215,8 @@ def ncnn_plan(dev: Device, ws, model: NcnnModel, info: DeviceInfo, cpu_precision
     remote_bin = ws.put(model.bin, model.name + ".ncnn.bin")
     storage = (dev.size(remote) or 0) + (dev.size(remote_bin) or 0)
     label = "ncnn" if cpu_precision == "fp32" else "ncnn-fp16"
-    return RunPlan(launch, remote, "ncnn", label, model.param.name, storage, script, sha, cpu_precision,
+    return RunPlan(launch=launch, remote_model=remote, runner_backend="ncnn", label=label, model_file=model.param.name,
+                   storage=storage, runner_path=script, runner_sha=sha, cpu_precision=cpu_precision,
                    engine=check.output.strip())
 
 
@@ -248,8 +250,9 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
             if not ran:                  # the first process loads the model cold, if the device lets us drop caches
                 cache_note = device_state.drop_caches(dev)
             ran += 1
-            rs = RunnerSettings(plan.remote_model, model.input_shape, plan.runner_backend, threads, cfg.warmup,
-                                cfg.repeats, cfg.power_mode, plan.cpu_precision)
+            rs = RunnerSettings(model_file=plan.remote_model, input_shape=model.input_shape,
+                                backend=plan.runner_backend, threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
+                                power_mode=cfg.power_mode, cpu_precision=plan.cpu_precision)
             before = device_state.read(dev)
             perf, rmeta = device_exec.run(dev, plan.launch, rs, cfg.timeout)
             after = device_state.read(dev)

@@ -45,11 +45,12 @@ def build(inputs: list[Path], reference: bool = False, by: str = "device") -> Re
         rows = []
         for r in t.rows.values():
             spec = zoo.registry().get(r.model)
-            rows.append(suspect.Row(f"{r.model} [{r.backend}]", (spec.arch if spec else r.model) + r.backend,
-                                    r.precision, spec.reference.flops_g if spec else None,
-                                    {f"t{k}": v for k, v in r.latency_ms.items()}))
+            rows.append(suspect.Row(name=f"{r.model} [{r.backend}]", arch=(spec.arch if spec else r.model) + r.backend,
+                                    precision=r.precision, flops=spec.reference.flops_g if spec else None,
+                                    cells={f"t{k}": v for k, v in r.latency_ms.items()}))
         measured[t.title] = suspect.flag(rows)
-    return Report(tables, reference, suspect.flag(suspect.reference_rows()) if reference else [], measured)
+    return Report(tables=tables, reference=reference,
+                  flags_published=suspect.flag(suspect.reference_rows()) if reference else [], flags_measured=measured)
 
 
 def _columns(rep: Report) -> list[str]:
@@ -135,7 +136,7 @@ def precision_view(table: Table) -> PrecisionView | None:
         return None
     keys = sorted({k for g in models.values() for k in g}, key=lambda k: (_rank(k[0]), k))
     measured = {t for r in table.rows.values() for t in r.latency_ms}
-    return PrecisionView(1 if 1 in measured else min(measured), keys, dict(sorted(models.items())))
+    return PrecisionView(threads=1 if 1 in measured else min(measured), keys=keys, models=dict(sorted(models.items())))
 
 
 def _view_columns(view: PrecisionView) -> list[str]:

@@ -131,12 +131,13 @@ def _accuracy(md: dict, name: str, backend: str, serial: str) -> Accuracy:
     e = pick_eval(md.get("eval") or [], backend, serial)
     if e is not None:
         serial = (e.get("device") or {}).get("serial")
-        return Accuracy(e["top1"], "eval", (e.get("engine") or e["backend"]) if serial else e["backend"],
-                        e.get("images"), e.get("data_sha256"), serial)
+        return Accuracy(top1=e["top1"], source="eval",
+                        engine=(e.get("engine") or e["backend"]) if serial else e["backend"],
+                        images=e.get("images"), data=e.get("data_sha256"), device=serial)
     from . import zoo
     reg = zoo.registry()
     if name in reg:
-        return Accuracy(reg[name].reference.top1, "published", "PaddleClas")
+        return Accuracy(top1=reg[name].reference.top1, source="published", engine="PaddleClas")
     return Accuracy()
 
 
@@ -196,8 +197,9 @@ def build_tables(inputs: list[Path], by: str = "device") -> list[Table]:
             md = m.to_dict() if m else {}
             acc = _accuracy(md, r["model"], r["backend"], r["device"]["serial"])
             row = table.rows[rkey] = Row(
-                r["model"], r["backend"], precision_label(md, r.get("precision", "?")), r.get("weights", "?"),
-                r["storage_bytes"], top1=acc.top1, top1_source=acc.source, family=md.get("family") or _family(r["model"]),
+                model=r["model"], backend=r["backend"], precision=precision_label(md, r.get("precision", "?")),
+                weights=r.get("weights", "?"), storage_bytes=r["storage_bytes"], top1=acc.top1, top1_source=acc.source,
+                family=md.get("family") or _family(r["model"]),
                 base_model=(md.get("source") or {}).get("model") if md.get("precision") in ("int8", "fp16") else None,
                 top1_engine=acc.engine, top1_device=acc.device, top1_images=acc.images, top1_data=acc.data)
         t = int(r["threads"])

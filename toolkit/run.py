@@ -28,6 +28,7 @@ class RunConfig:
     cooldown: float = 0.0
     cooldown_until: float | None = None
     cooldown_timeout: float = 600.0
+    jobs: int = 1                    # worker processes for exports and INT8 (device runs: one per device)
 
 
 @dataclass
@@ -87,27 +88,73 @@ def run(cfg: RunConfig) -> list[ModelOutcome]:
         raise MliteError(f"--int8 with --{cfg.mode} needs ARM devices (INT8 .nb files are ARM-only); "
                          "use --local for INT8 on a host (ONNX Runtime)")
     onnx = cfg.onnx or cfg.mode == "local"        # the host compares Lite x86 with ONNX Runtime
-    outcomes = []
+    if not 1 <= cfg.jobs <= 64:
+        raise MliteError(f"--jobs {cfg.jobs}: give 1 to 64 worker processes (e.g. the number of cores)")
+    outcomes = {name: ModelOutcome(name) for name in cfg.models}
     farm = _farm(cfg, devices) if devices else None
+    local = []                      # host benchmarks wait for the exports: they must not share the CPU
     with Steps("mlite run", len(cfg.models), show=cfg.progress) as steps:
-        for name in cfg.models:
-            o = ModelOutcome(name)
-            outcomes.append(o)
-            try:
-                with steps.step(name):
-                    dirs = _export(cfg, name, target, onnx)
-                    o.directories = [str(d) for d in dirs]
-                    for d in dirs:
-                        if farm is None:
-                            _bench_local(cfg, d, o)
-                        else:
-                            farm.submit((o, Path(d)))
-            except MliteError as e:
-                o.error = str(e)
+        for name, dirs, error in _exports(cfg, target, onnx, steps):
+            o = outcomes[name]
+            o.error = error
+            o.directories = [str(d) for d in dirs]
+            for d in dirs:
+                if farm is not None:
+                    farm.submit((o, Path(d)))
+                elif cfg.jobs > 1:
+                    local.append((o, Path(d)))
+                else:
+                    _bench_local_safe(cfg, Path(d), o)
+        for o, d in local:
+            steps.describe(f"bench {d.name} (this host)")
+            _bench_local_safe(cfg, d, o)
         if farm is not None:
-            with steps.step("device runs"):
-                _collect(farm.close(), outcomes)
-    return outcomes
+            steps.describe("device runs")
+            _collect(farm.close(), list(outcomes.values()))
+    return list(outcomes.values())
+
+
+def _bench_local_safe(cfg: RunConfig, model_dir: Path, o: ModelOutcome) -> None:
+    try:
+        _bench_local(cfg, model_dir, o)
+    except MliteError as e:
+        o.error = o.error or str(e)
+
+
+def _exports(cfg: RunConfig, target: str, onnx: bool, steps):
+    """(name, artifact directories, error) per model as each export (+INT8) finishes: in this process, or with
+    ``cfg.jobs`` > 1 in worker processes (models sharing a base, like X and X_int8, stay in one worker)."""
+    if cfg.jobs == 1 or len(cfg.models) == 1:
+        for name in cfg.models:
+            with steps.step(name):
+                yield _export_or_error(cfg, name, target, onnx)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    groups: dict[str, list[str]] = {}
+    for name in cfg.models:
+        groups.setdefault(zoo.get(name).name.removesuffix("_int8"), []).append(name)
+    ctx = multiprocessing.get_context("spawn")          # no forked Paddle state; workers import it once each
+    with ProcessPoolExecutor(max_workers=min(cfg.jobs, len(groups)), mp_context=ctx) as pool:
+        futures = [pool.submit(_export_group, cfg, names, target, onnx) for names in groups.values()]
+        steps.describe(f"exporting {len(cfg.models)} model(s) in {min(cfg.jobs, len(groups))} worker processes")
+        for fut in as_completed(futures):
+            for name, dirs, error in fut.result():
+                steps.describe(f"exported {name}")
+                steps.advance()
+                yield name, dirs, error
+
+
+def _export_group(cfg: RunConfig, names: list[str], target: str, onnx: bool) -> list[tuple]:
+    """A worker process's task: export these models one after the other."""
+    return [_export_or_error(cfg, n, target, onnx) for n in names]
+
+
+def _export_or_error(cfg: RunConfig, name: str, target: str, onnx: bool) -> tuple[str, list[Path], str | None]:
+    try:
+        return name, _export(cfg, name, target, onnx), None
+    except MliteError as e:
+        return name, [], str(e)
 
 
 def _farm(cfg: RunConfig, devices):
@@ -157,18 +204,18 @@ def _collect(attempts, outcomes: list[ModelOutcome]) -> None:
 
 def _export(cfg: RunConfig, name: str, target: str, onnx: bool) -> list[Path]:
     """Artifact directories to benchmark: FP32, and INT8 when asked (or for an ``_int8`` zoo name)."""
-    from . import api
+    from .stages import Int8Options, export_model, quantize_model
     spec = zoo.get(name)
-    int8 = api.Int8Options(calib=cfg.calib) if (cfg.int8 or spec.int8) else None
+    int8 = Int8Options(calib=cfg.calib) if (cfg.int8 or spec.int8) else None
     base = spec.name.removesuffix("_int8")
     if target == "arm":
-        res = api.export(base, weights=cfg.weights, target="arm", onnx=onnx, out=cfg.out, int8=int8, progress=False)
+        res = export_model(base, weights=cfg.weights, target="arm", onnx=onnx, out=cfg.out, int8=int8, progress=False)
         return [res.fp32.directory] + ([res.int8.directory] if res.int8 else [])
     # x86 devices and this host: FP32 as an x86 .nb; INT8 only as QDQ ONNX (Lite's x86 INT8 is wrong)
-    res = api.export(base, weights=cfg.weights, target="x86", onnx=onnx, out=cfg.out, progress=False)
+    res = export_model(base, weights=cfg.weights, target="x86", onnx=onnx, out=cfg.out, progress=False)
     dirs = [res.fp32.directory]
     if int8 is not None:
-        dirs.append(api.quantize(res.fp32.directory, out=cfg.out, onnx=True, options=int8, progress=False).directory)
+        dirs.append(quantize_model(res.fp32.directory, out=cfg.out, onnx=True, options=int8, progress=False).directory)
     return dirs
 
 

@@ -259,15 +259,15 @@ def _bench_rows(model_dir: Path, serial: str, cfg: StudyConfig) -> tuple[dict, d
 
 
 def _measure(row: StudyRow, model_dir: Path, cfg: StudyConfig, dev, info, val_dir: Path, arm: bool) -> None:
-    from . import api
+    from quant.evaluate import evaluate
     from .artifacts import read_manifest
     md = read_manifest(model_dir).to_dict()
     host_backend = "onnxruntime" if not arm and row.precision == "int8" else "paddle"
-    ev = api.evaluate(model_dir, val_dir, backend=host_backend, reuse=True)
+    ev = evaluate(model_dir, val_dir, backend=host_backend, reuse=True)
     row.top1, row.top1_engine = ev.top1, ("paddle (simulated int8)" if row.precision == "int8" and host_backend == "paddle"
                                           else host_backend)
     if arm:
-        ev = api.evaluate(model_dir, val_dir, device=dev, reuse=True)
+        ev = evaluate(model_dir, val_dir, device=dev, reuse=True)
         row.device_top1, row.device_engine = ev.top1, ev.engine
     ncnn = "ncnn" in cfg.backends and row.precision == "fp32"      # ncnn: FP32 only
     if arm or cfg.device != "local":
@@ -295,8 +295,8 @@ def _measure(row: StudyRow, model_dir: Path, cfg: StudyConfig, dev, info, val_di
 
 def study_model(name: str, cfg: StudyConfig, dev, info, split: tuple, steps) -> list[StudyRow]:
     """Fine-tune, export, quantize and measure one model; one row per precision."""
-    from . import api
     from converters.graph_stats import stats
+    from .stages import Int8Options, export_model, quantize_model
     train_dir, val_dir, classes = split
     spec = zoo.get(name)
     from .runners import is_arm
@@ -308,12 +308,12 @@ def study_model(name: str, cfg: StudyConfig, dev, info, split: tuple, steps) -> 
     ft = _finetune(spec, cfg, train_dir, val_dir, classes, steps)
     steps.describe(f"study {name}: export")
     out = Path(cfg.out) / "models"
-    fp32 = api.export(name, weights=ft.weights, target=target, onnx=not arm, out=out, image_size=cfg.image_size,
-                      num_classes=classes, progress=False, ncnn="ncnn" in cfg.backends).fp32
+    fp32 = export_model(name, weights=ft.weights, target=target, onnx=not arm, out=out, image_size=cfg.image_size,
+                        num_classes=classes, progress=False, ncnn="ncnn" in cfg.backends).fp32
     stages = {"fp32": fp32}
     if "int8" in cfg.precisions:       # INT8 .nb files are ARM's; on an x86 host ONNX Runtime runs the QDQ file
         steps.describe(f"study {name}: INT8")
-        stages["int8"] = api.quantize(fp32.directory, out=out, onnx=not arm, progress=False, options=api.Int8Options(
+        stages["int8"] = quantize_model(fp32.directory, out=out, onnx=not arm, progress=False, options=Int8Options(
             calib=train_dir, calib_size=min(CALIB_IMAGES, ft.train_images)))
     g = stats(fp32.directory / "inference.pdmodel")
     rows = []

@@ -70,7 +70,7 @@ def flag(rows: list[Row]) -> list[Flag]:
             flags[key].rule += "+" + rule
             flags[key].reason += "; " + reason
         else:
-            flags[key] = Flag(row.name, col, row.cells[col], rule, reason)
+            flags[key] = Flag(model=row.name, column=col, value=row.cells[col], rule=rule, reason=reason)
 
     for col in COLUMNS:
         score = _misfit(rows, col)
@@ -100,7 +100,7 @@ def flag(rows: list[Row]) -> list[Flag]:
 def reference_rows() -> list[Row]:
     """PaddleClas's published SD855 table as rows."""
     from . import zoo
-    return [Row(s.name, s.arch, "int8" if s.int8 else "fp32", s.reference.flops_g,
-                {"bs1": s.reference.sd855_ms_bs1, "t1": s.reference.sd855_ms_t1, "t2": s.reference.sd855_ms_t2,
-                 "t4": s.reference.sd855_ms_t4})
+    return [Row(name=s.name, arch=s.arch, precision="int8" if s.int8 else "fp32", flops=s.reference.flops_g,
+                cells={"bs1": s.reference.sd855_ms_bs1, "t1": s.reference.sd855_ms_t1, "t2": s.reference.sd855_ms_t2,
+                       "t4": s.reference.sd855_ms_t4})
             for s in zoo.registry().values()]

@@ -100,7 +100,7 @@ def list_devices(timeout: float = 30, server: str | None = None) -> list[Listed]
             continue
         attrs = dict(w.split(":", 1) for w in parts[2:] if ":" in w)
         state = parts[1] if parts[1] != "no" else "no permissions"
-        out.append(Listed(parts[0], state, attrs, server))
+        out.append(Listed(serial=parts[0], state=state, attrs=attrs, server=server))
     return out
 
 

@@ -92,7 +92,7 @@ def parse_target(spec: str) -> Target:
             raise BadTarget(f"--ssh {spec!r}: {host!r} is not a host name or IPv4 address; {hint}")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise BadTarget(f"--ssh {spec!r}: port {port!r} is not a number from 1 to 65535; {hint}")
-    return Target(user, host, int(port))
+    return Target(user=user, host=host, port=int(port))
 
 
 def ssh_paths() -> tuple[str, str] | None:
