@@ -89,6 +89,7 @@ bench: install arm-prereqs board-root
 	$(PY) -m benchmarks.ssld
 	$(PY) -m benchmarks.arm
 	$(PY) -m benchmarks.study
+	$(PY) -m benchmarks.zoo_pipeline
 
 clean:
 	rm -rf $(DEMO_OUT) mlite_out .pytest_cache build

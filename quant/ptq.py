@@ -295,7 +295,7 @@ def _finish(src, cfg, name, tmp: Path, steps: Steps, settings, key, calib_record
                "calibration": calib_record, "algo": settings["algo"], "quant_seconds": info.get("seconds"),
                "compat_fixes": opt.compat_fixes, "graph_simplified": opt.simplified, "onnx": onnx_info, "checks": report,
                "mixed": info.get("mixed"), "fp32_layers": (info.get("mixed") or {}).get("fp32_layers", []),
-               "timings_s": dict(steps.timings)})
+               "timings_s": dict(steps.timings) | {f"ptq/{k}": v for k, v in (info.get("phases_s") or {}).items()}})
     manifest.write(tmp)
     return manifest
 

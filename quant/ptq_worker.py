@@ -55,6 +55,30 @@ def fast_histogram_sampling() -> None:
     ptq.PostTrainingQuantization._sample_histogram = sample_histogram
 
 
+# PaddleSlim's PTQ methods -> the phase their time counts to (written to the manifest's timings)
+PHASES = {"_load_model_data": "load", "_collect_activation_abs_min_max": "min/max", "_sampling": "histograms",
+          "_calculate_kl_hist_threshold": "thresholds", "_update_program": "rewrite", "save_quantized_model": "save"}
+
+
+def time_phases(spent: dict) -> None:
+    """Add each PTQ phase's seconds to ``spent`` (forward passes are timed at the executor)."""
+    from paddle.static.quantization import post_training_quantization as ptq
+
+    def timed(method, label):
+        def run(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+        return run
+
+    for name, label in PHASES.items():
+        method = getattr(ptq.PostTrainingQuantization, name, None)
+        if method is not None:
+            setattr(ptq.PostTrainingQuantization, name, timed(method, label))
+
+
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
     from toolkit.paddle_env import import_paddle
@@ -62,6 +86,8 @@ def main(argv: list[str]) -> int:
     paddle.enable_static()
     from paddleslim.quant import quant_post_static
     fast_histogram_sampling()
+    spent: dict = {}
+    time_phases(spent)
 
     class CalibLoader(paddle.io.DataLoader):
         """The io.DataLoader Paddle 2.6's PTQ demands, fed from our own batches (re-iterable)."""
@@ -81,6 +107,15 @@ def main(argv: list[str]) -> int:
 
     n_batches = -(-job["calib"]["count"] // job["batch_size"])
     exe = paddle.static.Executor(paddle.CPUPlace())
+    forward = exe.run
+
+    def timed_forward(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return forward(*args, **kwargs)
+        finally:
+            spent["forward"] = spent.get("forward", 0.0) + time.perf_counter() - t
+    exe.run = timed_forward
     t0 = time.perf_counter()
     noise = io.StringIO()
     with contextlib.redirect_stderr(noise), contextlib.redirect_stdout(noise):
@@ -91,7 +126,8 @@ def main(argv: list[str]) -> int:
             batch_size=job["batch_size"], batch_nums=n_batches, algo=job["algo"],
             weight_quantize_type="channel_wise_abs_max", onnx_format=True, optimize_model=True,
             quantizable_op_type=job["op_types"], skip_tensor_list=job.get("skip_tensors") or None)
-    print(json.dumps({"seconds": round(time.perf_counter() - t0, 3), "batches": n_batches}))
+    print(json.dumps({"seconds": round(time.perf_counter() - t0, 3), "batches": n_batches,
+                      "phases_s": {k: round(v, 3) for k, v in spent.items()}}))
     return 0
 
 

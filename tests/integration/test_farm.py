@@ -87,6 +87,9 @@ def test_push_over_a_second_adb_server_and_its_errors(servers, x86_model, tmp_pa
         assert run["results"][0]["device"]["adb_server"] == b
         text = run_mlite("devices", "--adb-server", b).stdout
         assert far.serial in text and f"[server {b}]" in text
+        # ADB_SERVER_SOCKET (adb's own variable) picks the server when no --adb-server is given
+        (row,) = json.loads(run_mlite("devices", "--json", env={"ADB_SERVER_SOCKET": f"tcp:{b}"}).stdout)
+        assert (row["serial"], row["adb_server"]) == (far.serial, b)
     assert_one_line_error(run_mlite("devices", "--adb-server", "nohost"), "--adb-server 'nohost'", "HOST:PORT")
     dead = f"127.0.0.1:{free_port()}"
     assert_one_line_error(run_mlite("devices", "--adb-server", dead), f"adb server {dead} does not answer")
