@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, asdict, field
 
 # One line per zone ("zone TYPE TEMP") and per core ("cpu N GOVERNOR CUR MAX SCALING_MAX"); '?' = unreadable.
+# Files are read with the shell's own `read` (no `cat`, no subshell): one process in all, which matters on a
+# phone being measured and on boards where every process start is slow.
+_GET = 'v=; read -r v 2>/dev/null < "{f}"; [ -n "$v" ] || v=?; {var}=$v; '
 PROBE = ('for z in /sys/class/thermal/thermal_zone*; do [ -r "$z/temp" ] || continue; '
-         't=$(cat "$z/type" 2>/dev/null) || t=?; v=$(cat "$z/temp" 2>/dev/null) || v=?; echo "zone ${t:-?} ${v:-?}"; done; '
+         + _GET.format(f="$z/type", var="t") + _GET.format(f="$z/temp", var="k") + 'echo "zone $t $k"; done; '
          'for c in /sys/devices/system/cpu/cpu[0-9]*; do f="$c/cpufreq"; '
-         'g=$(cat "$f/scaling_governor" 2>/dev/null) || g=?; u=$(cat "$f/scaling_cur_freq" 2>/dev/null) || u=?; '
-         'm=$(cat "$f/cpuinfo_max_freq" 2>/dev/null) || m=?; s=$(cat "$f/scaling_max_freq" 2>/dev/null) || s=?; '
-         'echo "cpu ${c##*cpu} ${g:-?} ${u:-?} ${m:-?} ${s:-?}"; done')
+         + _GET.format(f="$f/scaling_governor", var="g") + _GET.format(f="$f/scaling_cur_freq", var="u")
+         + _GET.format(f="$f/cpuinfo_max_freq", var="m") + _GET.format(f="$f/scaling_max_freq", var="s")
+         + 'echo "cpu ${c##*cpu} $g $u $m $s"; done')
 MAX_RISE_C = 5.0          # hottest zone: more than this during a run = throttling risk
 MAX_FREQ_DROP = 0.10      # a core's allowed maximum falling by more than this = throttled
 
