@@ -137,14 +137,19 @@ class Cooling:
         return asdict(self)
 
 
-def cool_down(dev, target_c: float, timeout: float, poll_s: float = 2.0, clock=None, sleep=None) -> Cooling:
-    """Wait until the hottest zone is at or below ``target_c`` (at most ``timeout`` seconds)."""
+def cool_down(dev, target_c: float, timeout: float, poll_s: float = 2.0, clock=None,
+              sleep=None) -> tuple[Cooling, DeviceState]:
+    """Wait until the hottest zone is at or below ``target_c`` (at most ``timeout`` seconds); the wait and the
+    last state read (the state the next run starts in)."""
     import time
     clock, sleep = clock or time.monotonic, sleep or time.sleep
     t0 = clock()
-    start = now = read(dev).hottest_c
-    while now is not None and now > target_c and clock() - t0 < timeout:
+    state = read(dev)
+    start = state.hottest_c
+    while state.hottest_c is not None and state.hottest_c > target_c and clock() - t0 < timeout:
         sleep(min(poll_s, max(0.0, timeout - (clock() - t0))))
-        now = read(dev).hottest_c
+        state = read(dev)
+    now = state.hottest_c
     reached = None if now is None else now <= target_c
-    return Cooling(target_c=target_c, waited_s=round(clock() - t0, 2), start_c=start, end_c=now, reached=reached)
+    return Cooling(target_c=target_c, waited_s=round(clock() - t0, 2), start_c=start, end_c=now,
+                   reached=reached), state

@@ -235,6 +235,7 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
         done = stored_keys(out_dir) if cfg.resume else set()
         ran = 0
         cache_note = None
+        last = None              # the state read just after the previous run: the next one starts in it
         for threads in cfg.threads:
             key = result_key(model.sha256, info.serial, plan.label, threads, cfg.warmup, cfg.repeats, cfg.power_mode,
                              plan.runner_sha)
@@ -245,17 +246,19 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
                 continue
             if ran and cfg.cooldown:
                 time.sleep(cfg.cooldown)
-            cooling = (device_state.cool_down(dev, cfg.cooldown_until, cfg.cooldown_timeout)
-                       if cfg.cooldown_until is not None else None)
+                last = None
+            cooling = None
+            if cfg.cooldown_until is not None:
+                cooling, last = device_state.cool_down(dev, cfg.cooldown_until, cfg.cooldown_timeout)
             if not ran:                  # the first process loads the model cold, if the device lets us drop caches
                 cache_note = device_state.drop_caches(dev)
             ran += 1
             rs = RunnerSettings(model_file=plan.remote_model, input_shape=model.input_shape,
                                 backend=plan.runner_backend, threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
                                 power_mode=cfg.power_mode, cpu_precision=plan.cpu_precision)
-            before = device_state.read(dev)
+            before = last or device_state.read(dev)
             perf, rmeta = device_exec.run(dev, plan.launch, rs, cfg.timeout)
-            after = device_state.read(dev)
+            after = last = device_state.read(dev)
             cold = ran == 1 and cache_note is None
             res = BenchResult(
                 device=info.to_dict(), model=model.name, model_file=plan.model_file, precision=model.precision,
