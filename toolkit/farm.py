@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from .devices.base import Device, DeviceInfo, group_key
@@ -32,8 +32,7 @@ class Attempt:
     set_aside: list[str] = field(default_factory=list)    # partial results of a lost attempt, out of reports
 
     def to_dict(self) -> dict:
-        return {"item": self.item, "device": self.device, "group": self.group, "status": self.status,
-                "error": self.error, "rerun_on": self.rerun_on, "measured": self.measured, "reused": self.reused, "set_aside": self.set_aside}
+        return asdict(self)
 
 
 Work = Callable[[Device, object, Attempt], None]    # runs one item on one device, fills the attempt's counts
