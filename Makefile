@@ -64,8 +64,11 @@ demo: install
 	  --threads 1,2 --out $(DEMO_OUT)/host
 	$(VENV)/bin/mlite report $(DEMO_OUT)/host --reference --plot $(DEMO_OUT)/report.png
 
+# The suite runs on every core (pytest-xdist, whole files per worker: a module's fixtures are built once;
+# session fixtures such as the trained digits model once per run, see tests/conftest.py once_per_run).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 test: install arm-prereqs board-root
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The Android app's pre/post-processing (plain Java) compiled with javac and tested with JUnit 4.
 ANDROID_SRC := android_demo/app/src

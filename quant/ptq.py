@@ -240,7 +240,7 @@ def _mixed_precision(src: Source, cfg: QuantConfig, tmp: Path, steps: Steps, alg
 
 def _run_ptq(src: Source, tmp: Path, algo: str, batch_size: int, calib_spec: dict,
              skip: list[str] | tuple = ()) -> dict:
-    from converters.proc import run_worker
+    from converters.proc import server
     job = {"model_dir": str(src.directory), "model_filename": src.model_file.name,
            "params_filename": src.params_file.name, "out_dir": str(tmp), "algo": algo,
            "batch_size": batch_size, "calib": calib_spec, "feed_name": _feed_name(src), "op_types": OP_TYPES,
@@ -248,9 +248,9 @@ def _run_ptq(src: Source, tmp: Path, algo: str, batch_size: int, calib_spec: dic
     with temp_dir("ptq") as work:
         job_file = Path(work) / "job.json"
         job_file.write_text(json.dumps(job))
-        proc = run_worker(["-m", "quant.ptq_worker", str(job_file)], what="PaddleSlim quant_post_static",
-                          timeout=3600, writes=tmp / MODEL_FILE)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        # one serving worker per process: Paddle + PaddleSlim imported once for every model it quantizes
+        return server("quant.ptq_worker", "PaddleSlim quant_post_static").call(job_file, timeout=3600,
+                                                                                writes=tmp / MODEL_FILE)
 
 
 def _feed_name(src: Source) -> str:

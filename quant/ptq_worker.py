@@ -2,6 +2,7 @@
 
 ``python -m quant.ptq_worker JOB.json`` — the job names the source model, output dir, algorithm
 and calibration batches (image files + preprocessing, or a synthetic spec). Prints a JSON line.
+``python -m quant.ptq_worker --serve`` runs one job per stdin line (converters.proc.WorkerServer).
 """
 from __future__ import annotations
 
@@ -60,8 +61,11 @@ PHASES = {"_load_model_data": "load", "_collect_activation_abs_min_max": "min/ma
           "_calculate_kl_hist_threshold": "thresholds", "_update_program": "rewrite", "save_quantized_model": "save"}
 
 
-def time_phases(spent: dict) -> None:
-    """Add each PTQ phase's seconds to ``spent`` (forward passes are timed at the executor)."""
+_SPENT: dict = {}          # the running job's phase seconds (the timers below add to it)
+
+
+def time_phases() -> None:
+    """Add each PTQ phase's seconds to ``_SPENT`` (forward passes are timed at the executor)."""
     from paddle.static.quantization import post_training_quantization as ptq
 
     def timed(method, label):
@@ -70,7 +74,7 @@ def time_phases(spent: dict) -> None:
             try:
                 return method(*args, **kwargs)
             finally:
-                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+                _SPENT[label] = _SPENT.get(label, 0.0) + time.perf_counter() - t0
         return run
 
     for name, label in PHASES.items():
@@ -79,15 +83,25 @@ def time_phases(spent: dict) -> None:
             setattr(ptq.PostTrainingQuantization, name, timed(method, label))
 
 
-def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text())
+_READY = []
+
+
+def _prepare():
+    """Import Paddle and PaddleSlim once per process, static mode, our patches (idempotent)."""
     from toolkit.paddle_env import import_paddle
     paddle = import_paddle()
-    paddle.enable_static()
+    if not _READY:
+        paddle.enable_static()
+        fast_histogram_sampling()
+        time_phases()
+        _READY.append(True)
+    return paddle
+
+
+def run_job(job: dict) -> dict:
+    """One quant_post_static run (in a fresh process, or a fork of a serving worker that has run no job)."""
+    paddle = _prepare()
     from paddleslim.quant import quant_post_static
-    fast_histogram_sampling()
-    spent: dict = {}
-    time_phases(spent)
 
     class CalibLoader(paddle.io.DataLoader):
         """The io.DataLoader Paddle 2.6's PTQ demands, fed from our own batches (re-iterable)."""
@@ -105,6 +119,7 @@ def main(argv: list[str]) -> int:
         def __len__(self):
             return self.n
 
+    _SPENT.clear()
     n_batches = -(-job["calib"]["count"] // job["batch_size"])
     exe = paddle.static.Executor(paddle.CPUPlace())
     forward = exe.run
@@ -114,7 +129,7 @@ def main(argv: list[str]) -> int:
         try:
             return forward(*args, **kwargs)
         finally:
-            spent["forward"] = spent.get("forward", 0.0) + time.perf_counter() - t
+            _SPENT["forward"] = _SPENT.get("forward", 0.0) + time.perf_counter() - t
     exe.run = timed_forward
     t0 = time.perf_counter()
     noise = io.StringIO()
@@ -126,8 +141,20 @@ def main(argv: list[str]) -> int:
             batch_size=job["batch_size"], batch_nums=n_batches, algo=job["algo"],
             weight_quantize_type="channel_wise_abs_max", onnx_format=True, optimize_model=True,
             quantizable_op_type=job["op_types"], skip_tensor_list=job.get("skip_tensors") or None)
-    print(json.dumps({"seconds": round(time.perf_counter() - t0, 3), "batches": n_batches,
-                      "phases_s": {k: round(v, 3) for k, v in spent.items()}}))
+    return {"seconds": round(time.perf_counter() - t0, 3), "batches": n_batches,
+            "phases_s": {k: round(v, 3) for k, v in _SPENT.items()}}
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--serve"]:
+        from converters.proc import serve
+
+        def prepare():                  # imported once, before the jobs' forks
+            import importlib
+            _prepare()
+            importlib.import_module("paddleslim.quant")
+        return serve(run_job, prepare)
+    print(json.dumps(run_job(json.loads(Path(argv[0]).read_text()))))
     return 0
 
 

@@ -11,6 +11,30 @@ import pytest
 MLITE = str(Path(sys.executable).parent / "mlite")
 
 
+def once_per_run(tmp_path_factory, name: str, make):
+    """``make(DIR)`` (returns something JSON-able) once per test run, also across pytest-xdist workers: the
+    first worker to get here builds it under a lock in the run's shared temp folder, the others wait and get
+    the same value. Callers copy what tests may write into (each worker keeps its own files)."""
+    import fcntl
+    import json
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent                # pytest-N/, shared by this run's popen-gwK/ workers
+    done = base / f"once-{name}.json"
+    with open(base / f"once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            work = base / f"once-{name}"
+            if work.exists():             # a worker's earlier attempt failed half-way
+                import shutil
+                shutil.rmtree(work)
+            work.mkdir()
+            tmp = done.with_suffix(".tmp")
+            tmp.write_text(json.dumps(make(work)))
+            tmp.rename(done)
+        return json.loads(done.read_text())
+
+
 def run_mlite(*args, env=None, timeout=600, cwd=None) -> subprocess.CompletedProcess:
     full_env = dict(os.environ)
     full_env.update(env or {})

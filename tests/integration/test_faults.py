@@ -267,7 +267,7 @@ def test_sigterm_mid_run_keeps_only_whole_results_and_a_rerun_finishes(tmp_path)
     argv = [MLITE, "run", "--models", MODEL, "--int8", "--local", "--weights", "random", "--threads", "1",
             "--warmup", "0", "--repeats", "2", "--out", str(out), "--json"]
     stopped = 0
-    for delay in (2.0, 5.0, 9.0, 14.0, 20.0):      # from the start: export, ONNX, PTQ, checks, benchmark
+    for delay in (1.5, 3.0, 5.0, 8.0, 12.0, 17.0, 23.0):   # from the start: export, ONNX, PTQ, checks, bench
         proc = interruptible_mlite(argv, env={**FAST, "TMPDIR": str(scratch)})
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
