@@ -123,19 +123,28 @@ def _drop_callstacks(prog) -> int:
 
 def _order_qdq(block) -> bool:
     """Put each quantize/dequantize op right before the first op that reads it. PaddleSlim inserts them in
-    an order that changes from run to run (it walks sets of graph nodes); the other ops keep theirs."""
+    an order that changes from run to run (it walks sets of graph nodes); the other ops keep theirs.
+    Every reader keeps the writer it had: PaddleSlim may write one name twice (an observer-only pair of
+    the calibration and the inference pair, same scale), and which one an op reads is what the program
+    computes in Paddle."""
     ops = list(block.ops)
-    qdq = [op for op in ops if op.type in QDQ_OPS]
-    if not qdq:
+    if not any(op.type in QDQ_OPS for op in ops):
         return False
-    producer = {a: op for op in qdq for o in op.outputs for a in o.arguments}
+    # for each op, the quantize/dequantize ops it reads from (the last writer of each input before it)
+    last: dict[str, object] = {}
+    reads: dict[int, list] = {}
+    for op in ops:
+        reads[id(op)] = [last[a] for a in sorted({a for i in op.inputs for a in i.arguments})
+                         if a in last and last[a].type in QDQ_OPS]
+        for o in op.outputs:
+            for a in o.arguments:
+                last[a] = op
     placed: set[int] = set()
     order: list = []
 
     def inputs_first(op) -> None:
-        for name in sorted(a for i in op.inputs for a in i.arguments):
-            p = producer.get(name)
-            if p is not None and id(p) not in placed:
+        for p in reads[id(op)]:
+            if id(p) not in placed:
                 placed.add(id(p))
                 inputs_first(p)
                 order.append(p)
@@ -144,8 +153,9 @@ def _order_qdq(block) -> bool:
         if op.type not in QDQ_OPS:
             inputs_first(op)
             order.append(op)
-    unread = [op for op in qdq if id(op) not in placed]
-    for op in sorted(unread, key=lambda o: sorted(a for x in o.outputs for a in x.arguments)):
+    unread = [op for op in ops if op.type in QDQ_OPS and id(op) not in placed]
+    for op in sorted(unread, key=lambda o: (sorted(a for x in o.outputs for a in x.arguments),
+                                            sorted(a for x in o.inputs for a in x.arguments))):
         inputs_first(op)
         if id(op) not in placed:
             placed.add(id(op))

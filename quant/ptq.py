@@ -16,7 +16,7 @@ from . import data
 from .source import Source, load_source
 
 STAGE = "quantize"
-RECIPE_VERSION = 3      # 3: INT8 ONNX with Paddle's semantics and int8 weights (converters/onnx_qdq.py)
+RECIPE_VERSION = 4      # 4: canonical op order keeps every reader's writer; 3: INT8 ONNX with Paddle's semantics
 MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
 SYNTHETIC_DEFAULT = 32
 # Ops whose weights/activations are quantized (matmul_v2: the classifier, often the largest layer).
