@@ -36,10 +36,8 @@ def run_worker(argv: list[str], what: str, timeout: float = 600,
     a failed ``fwrite`` check or not at all)."""
     if argv and argv[0] == "-m":
         argv = [sys.executable, *argv]
-    # a fixed hash seed: Paddle's passes walk sets of names, and their order decides the order of the ops
-    # they insert (PTQ's quantize_linear ops): with it, one model gives the same bytes in every process
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_ENV)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_env())
     except subprocess.TimeoutExpired:
         raise _timed_out(what, timeout) from None
     if proc.returncode != 0:
@@ -47,7 +45,11 @@ def run_worker(argv: list[str], what: str, timeout: float = 600,
     return proc
 
 
-_ENV = os.environ | {"PYTHONHASHSEED": "0"}
+def _env() -> dict:
+    """A worker's environment: this process's as it is now (import_paddle sets Paddle's log flags) with a
+    fixed hash seed: Paddle's passes walk sets of names, and their order decides the order of the ops they
+    insert (PTQ's quantize_linear ops): with it, one model gives the same bytes in every process."""
+    return os.environ | {"PYTHONHASHSEED": "0"}
 
 
 def _timed_out(what: str, timeout: float) -> ConversionError:
@@ -82,7 +84,7 @@ class WorkerServer:
         import threading
         self._log = tempfile.TemporaryFile()            # the worker's stderr (read back when a job dies)
         self._proc = subprocess.Popen([sys.executable, "-m", self.module, "--serve"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=self._log, text=True, env=_ENV)
+                                      stdout=subprocess.PIPE, stderr=self._log, text=True, env=_env())
         self._lines = queue.Queue()
         out, lines = self._proc.stdout, self._lines
 
