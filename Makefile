@@ -134,19 +134,33 @@ $(ARM_LIB):
 	  echo "make arm-runtime: no Paddle Lite ARM runtime at $(ARM_RUNTIME): pass PADDLE_LITE_SRC=/path/to/Paddle-Lite (a checkout at the tag of the installed opt, v2.13-rc) to build it, or ARM_RUNTIME=DIR (with include/ and lib/)" >&2; exit 1; fi
 	runners/arm/build-runtime.sh "$(PADDLE_LITE_SRC)" "$(ARM_BUILD)/runtime"
 
-# Our runner: one statically linked aarch64 file (Android arm64 phones, ARM Linux boards, qemu-user).
-arm-runner: $(ARM_RUNNER)
+# Our runners: statically linked aarch64 files (Android arm64 phones, ARM Linux boards, qemu-user): the armv8-a
+# one for every arm64 CPU, and the armv8.2-a+fp16 one (Paddle Lite's FP16 kernels, ../shared/arm-fp16) for
+# CPUs with FP16 arithmetic (Cortex-A55/A75/A76..., the SD855's Kryo 485); on an A53/A72 it would be SIGILL.
+ARM_FP16_RUNTIME ?= ../shared/arm-fp16
+ARM_FP16_LIB := $(ARM_FP16_RUNTIME)/lib/libpaddle_api_light_bundled.a
+ARM_FP16_RUNNER := $(ARM_BUILD)/mlite-arm-runner-fp16
+arm-runner: $(ARM_RUNNER) $(ARM_FP16_RUNNER)
+
+# $(call link_runner,RUNTIME_DIR,LIB,EXTRA_FLAGS,OUT)
+define link_runner
+	@mkdir -p $(ARM_BUILD)
+	@lite=$$(strings -n 6 $(2) | awk '/^v[0-9]+\.[0-9]+[0-9a-z.-]*$$/ && !f { print; f = 1 }'); [ -n "$$lite" ] || { echo "make arm-runner: no version string in $(2)" >&2; exit 1; }; \
+	ver=$$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml); \
+	echo "arm-runner: $(ARM_CXX) -static $(3) (Paddle Lite $$lite, $(1)) -> $(4)"; \
+	$(ARM_CXX) -static -O2 -std=c++11 $(3) -DMLITE_LITE_VERSION="\"$$lite\"" -DMLITE_RUNNER_VERSION="\"$$ver\"" \
+	  runners/arm/mlite_arm_runner.cc -I$(1)/include \
+	  -Wl,--whole-archive $(2) -Wl,--no-whole-archive -lpthread -ldl -fopenmp -o $(4).tmp 2>&1 \
+	  | { grep -v -e "Using 'dlopen'" -e "in function .goacc_profiling_initialize" || true; }; \
+	mv $(4).tmp $(4); file $(4) 2>/dev/null || true
+endef
 
 $(ARM_RUNNER): runners/arm/mlite_arm_runner.cc $(ARM_LIB) | arm-tools
-	@mkdir -p $(ARM_BUILD)
-	@lite=$$(strings -n 6 $(ARM_LIB) | awk '/^v[0-9]+\.[0-9]+[0-9a-z.-]*$$/ && !f { print; f = 1 }'); [ -n "$$lite" ] || { echo "make arm-runner: no version string in $(ARM_LIB)" >&2; exit 1; }; \
-	ver=$$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml); \
-	echo "arm-runner: $(ARM_CXX) -static (Paddle Lite $$lite, $(ARM_RUNTIME))"; \
-	$(ARM_CXX) -static -O2 -std=c++11 -DMLITE_LITE_VERSION="\"$$lite\"" -DMLITE_RUNNER_VERSION="\"$$ver\"" \
-	  runners/arm/mlite_arm_runner.cc -I$(ARM_RUNTIME)/include \
-	  -Wl,--whole-archive $(ARM_LIB) -Wl,--no-whole-archive -lpthread -ldl -fopenmp -o $@.tmp 2>&1 \
-	  | { grep -v -e "Using 'dlopen'" -e "in function .goacc_profiling_initialize" || true; }; \
-	mv $@.tmp $@; file $@ 2>/dev/null || true
+	$(call link_runner,$(ARM_RUNTIME),$(ARM_LIB),,$@)
+
+$(ARM_FP16_RUNNER): runners/arm/mlite_arm_runner.cc | arm-tools
+	@[ -f $(ARM_FP16_LIB) ] || { echo "make arm-runner: no FP16 runtime at $(ARM_FP16_RUNTIME) (see ../shared/arm-fp16/README.md for its recipe; ARM_FP16_RUNTIME=DIR)" >&2; exit 1; }
+	$(call link_runner,$(ARM_FP16_RUNTIME),$(ARM_FP16_LIB),-march=armv8.2-a+fp16 -DMLITE_ARM_FP16,$@)
 
 # The tests' "ARM Linux board": an arm64 Debian userland with OpenSSH, from Debian's arm64 packages (seconds;
 # needs root). The SSH tests run its sshd in a chroot through qemu-user; without root they skip and say why.

@@ -40,19 +40,42 @@ class OptResult:
     simplified: dict[str, int]
 
 
+FP16_OPT_HINT = ("the FP16 opt is ../shared/arm-fp16/bin/opt (Paddle Lite v2.13-rc built with "
+                 "LITE_WITH_ARM82_FP16; its README has the recipe); or set MLITE_FP16_OPT=PATH")
+
+
+def fp16_opt() -> Path:
+    """Paddle Lite's x86 opt whose --enable_fp16 works (the pip paddlelite opt ignores it)."""
+    import os
+    env = os.environ.get("MLITE_FP16_OPT")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "arm-fp16" / "bin" / "opt"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise ConversionError(f"no FP16-capable Paddle Lite opt at {path}: {FP16_OPT_HINT}")
+    return path
+
+
 def optimize(model_file: Path, params_file: Path, target: Target, out_nb: Path,
-             timeout: float = 600) -> OptResult:
-    """Convert a Paddle inference model into ``out_nb`` for ``target``."""
+             timeout: float = 600, fp16: bool = False) -> OptResult:
+    """Convert a Paddle inference model into ``out_nb`` for ``target``; ``fp16``: a baked FP16 ARM ``.nb``
+    (FP16 kernels and calib ops chosen by opt --enable_fp16; weights stay FP32 in the file)."""
     if out_nb.suffix != ".nb":
         raise ValueError("out_nb must end with .nb")
+    if fp16 and target.name != "arm":
+        raise ConversionError(f"FP16 .nb files are for ARM (Paddle Lite's ARM FP16 kernels), not {target.name}")
     with temp_dir("opt") as work:
         fixed = Path(work) / "model.pdmodel"
         data, fixes = compat.fix_program_bytes(Path(model_file).read_bytes())
         data, simplified = simplify.simplify_bytes(data)
         fixed.write_bytes(data)
-        run_worker(["-m", "converters.lite_opt", str(fixed), str(params_file), target.valid_places,
-                    str(out_nb.with_suffix(""))], what=f"paddle_lite_opt ({target.name})", timeout=timeout,
-                   writes=out_nb)
+        if fp16:
+            run_worker([str(fp16_opt()), f"--model_file={fixed}", f"--param_file={params_file}",
+                        "--optimize_out_type=naive_buffer", f"--optimize_out={out_nb.with_suffix('')}",
+                        "--valid_targets=arm", "--enable_fp16=true"], what="paddle_lite_opt (arm, --enable_fp16)",
+                       timeout=timeout, writes=out_nb)
+        else:
+            run_worker(["-m", "converters.lite_opt", str(fixed), str(params_file), target.valid_places,
+                        str(out_nb.with_suffix(""))], what=f"paddle_lite_opt ({target.name})", timeout=timeout,
+                       writes=out_nb)
     if not out_nb.is_file() or out_nb.stat().st_size == 0:
         raise ConversionError(f"paddle_lite_opt ({target.name}) reported success but wrote no {out_nb.name}")
     clear_version_padding(out_nb)

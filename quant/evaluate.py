@@ -81,6 +81,14 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
             return stored
     t0 = time.perf_counter()
     on_device = None
+    fp16 = md.get("precision") == "fp16"
+    if fp16 and device is None:
+        raise MliteError(f"{str(model_dir)!r} is a baked FP16 .nb: it runs only on Paddle Lite's FP16 kernels; pass "
+                         "--device local (this host's ARM FP16 runtime) or --device SERIAL (an armv8.2 phone)")
+    src_dir = Path(md["source"]["directory"]) if md.get("precision") in ("int8", "fp16") and md.get("source") else None
+    if fp16 and (src_dir is None or not src_dir.is_dir()):
+        raise MliteError(f"{str(model_dir)!r}: its FP32 source {str(src_dir)!r} is gone, so FP16 cannot be compared "
+                         "with FP32; re-export with --precision fp16")
     if device is not None:
         from .on_device import device_logits
         on_device = device_logits(model_dir, device, images, batch_size, threads)
@@ -99,11 +107,10 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
                      seconds=0.0, data=str(Path(data_dir).resolve()), data_sha256=data_sha)
     if on_device is not None:
         res.device, res.engine = on_device.device, on_device.engine
-        host = _logits(model_dir, backend, images, batch_size)
-        res.host_backend = backend
+        host = _logits(src_dir if fp16 else model_dir, backend, images, batch_size)
+        res.host_backend = f"{backend} (fp32 source)" if fp16 else backend
         res.host_top1, res.host_top5 = _topk(host, labels_arr, 1), _topk(host, labels_arr, 5)
         res.host_agreement = float(np.mean(host.argmax(1) == logits.argmax(1)))
-    src_dir = Path(md["source"]["directory"]) if md.get("precision") == "int8" and md.get("source") else None
     if src_dir is not None and src_dir.is_dir():
         ref = _logits(src_dir, "paddle", images, batch_size)
         res.fp32_top1, res.fp32_top5 = _topk(ref, labels_arr, 1), _topk(ref, labels_arr, 5)

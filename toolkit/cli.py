@@ -139,7 +139,7 @@ def _print_result(res) -> None:
     state = "up to date (cached)" if res.cached else "written"
     click.echo(f"{res.model}: {state}, {m['precision'].upper()}, {m['weights']['label']} -> {res.directory}")
     for a in res.artifacts:
-        step = _STEP_OF_FORMAT.get(a.format, f"opt {a.target}")
+        step = _STEP_OF_FORMAT.get(a.format, f"opt {a.target}" + (" fp16" if m["precision"] == "fp16" else ""))
         if m["precision"] == "int8" and a.format in ("paddle-program-int8", "paddle-params"):
             step = m.get("method", "ptq")
         secs = "" if res.cached else f"  {timings.get(step, 0):6.1f} s"
@@ -147,6 +147,11 @@ def _print_result(res) -> None:
     for c in m.get("parity", []):
         click.echo(f"  parity {c['backend']}: max |diff| {c['max_abs_diff']:.2e} "
                    f"({c['relative']:.1e} of scale, tolerance {c['tolerance']:g})")
+    ck = m.get("fp16_check")
+    if ck:
+        click.echo(f"  FP16 kernels ({ck['engine']}): {ck['ran']} ran, {ck['inputs']} fixed inputs, max |diff| vs Paddle "
+                   f"FP32 {ck['max_abs_diff']:.2e} = {ck['relative']:.1e} of the output scale (FP16 tolerance "
+                   f"{ck['tolerance']:g} of scale), no NaN; runs only on armv8.2 CPUs with FP16 arithmetic")
     if m["precision"] == "int8":
         cal = m["calibration"]
         click.echo(f"  {m['method'].upper()} algo={m['algo']} calibration={cal['kind']} ({cal['images']} images), "
@@ -214,6 +219,9 @@ def int8_options(f):
 @click.option("--onnx", is_flag=True, help="Also write NAME.onnx (paddle2onnx + onnxsim).")
 @click.option("--ncnn", is_flag=True, help="Also write NAME.ncnn.param/.bin (pnnx from the ONNX; FP32), parity-checked.")
 @click.option("--int8", "int8", is_flag=True, help="Also quantize to INT8 with PaddleSlim (writes OUT/NAME_int8/).")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              help="fp32, fp16, int8 or a list (fp32,fp16,int8): fp16 writes OUT/NAME_fp16/ (baked FP16 .nb for "
+                   "armv8.2 CPUs, checked on Paddle Lite's FP16 kernels); int8 is --int8.")
 @int8_options
 @click.option("--image-size", default=224, show_default=True, help="Square input size.")
 @click.option("--num-classes", type=int, help="Classifier size (default: from the weights file, else 1000).")
@@ -221,10 +229,16 @@ def int8_options(f):
 @click.option("--seed", default=0, show_default=True, help="Seed for random weights.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the manifests).")
 @handle_errors
-def export(model, weights, target, onnx, ncnn, int8, calib, calib_size, algo, batch_size, qat, train, epochs, lr,
-           image_size, num_classes, out, seed, as_json) -> None:
+def export(model, weights, target, onnx, ncnn, int8, precisions, calib, calib_size, algo, batch_size, qat, train,
+           epochs, lr, image_size, num_classes, out, seed, as_json) -> None:
     """Export a zoo model to Paddle inference, Paddle Lite .nb and (with --onnx) ONNX; --int8 quantizes."""
     from . import api
+    from .errors import MliteError
+    wanted = _words(precisions)
+    bad = [p for p in wanted if p not in ("fp32", "fp16", "int8")]
+    if bad or not wanted:
+        raise MliteError(f"--precision {precisions!r}: choose from fp32, fp16, int8 (a comma list, e.g. fp32,fp16)")
+    int8 = int8 or "int8" in wanted
     opts = None
     if int8 or model.endswith("_int8"):
         opts = _int8_options(calib, calib_size, algo, batch_size, qat, train, epochs, lr)
@@ -232,14 +246,16 @@ def export(model, weights, target, onnx, ncnn, int8, calib, calib_size, algo, ba
         from .errors import MliteError
         raise MliteError("--calib/--qat/--train only apply with --int8")
     res = api.export(model=model, weights=weights, target=target, onnx=onnx, out=out, seed=seed,
-                     image_size=image_size, num_classes=num_classes, int8=opts, progress=not as_json, ncnn=ncnn)
+                     image_size=image_size, num_classes=num_classes, int8=opts, progress=not as_json, ncnn=ncnn,
+                     fp16="fp16" in wanted)
     if as_json:
         _print_json(res.to_dict())
         return
     _print_result(res.fp32)
-    if res.int8 is not None:
-        _print_result(res.int8)
-    click.echo(f"next: {_next_hint(res.int8 or res.fp32)}")
+    for extra in (res.int8, res.fp16):
+        if extra is not None:
+            _print_result(extra)
+    click.echo(f"next: {_next_hint(res.int8 or res.fp16 or res.fp32)}")
 
 
 @main.command()
@@ -427,7 +443,9 @@ def _print_bench_rows(results) -> None:
 @click.option("--backend", default="lite", show_default=True,
               help="lite (the .nb on Paddle Lite) | ncnn (the export's ncnn files; boards with python3 + ncnn).")
 @click.option("--cpu-precision", default="fp32", show_default=True,
-              help="fp32, or fp16 with --backend ncnn (ncnn's FP16 storage and arithmetic; armv8.2 cores).")
+              help="fp32, or fp16: Paddle Lite's FP16 kernels on an FP32 .nb (runtime switch; results say which "
+                   "precision really ran) or ncnn's FP16 arithmetic. armv8.2 CPUs only (checked first). A baked "
+                   "FP16 .nb (export --precision fp16) needs no flag.")
 @click.option("--remote-dir", help="Device directory (default /data/local/tmp/mlite).")
 @_cooling_options
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds allowed per runner run.")

@@ -127,10 +127,10 @@ def infer(ws: Workspace, remote_runner: str | list[str], remote_model: str, x, t
     return TensorRun(outputs=np.concatenate(outs), perf=Perf.pooled(perfs), meta=meta)
 
 
-def host_arm_infer(nb: Path, x, threads: int = 1) -> TensorRun | None:
+def host_arm_infer(nb: Path, x, threads: int = 1, fp16: bool = False) -> TensorRun | None:
     """Run ``x`` through ``nb`` on Paddle Lite's ARM kernels on this host (natively on an ARM host, through
-    qemu-user on x86), or None when this host has no usable ARM runner."""
-    found = runners.host_arm_runner()
+    qemu-user on x86; ``fp16``: the armv8.2 FP16 runner), or None when this host has no usable ARM runner."""
+    found = runners.host_arm_runner(fp16=fp16)
     if found is None:
         return None
     runner, meta = found
@@ -144,6 +144,8 @@ def host_arm_infer(nb: Path, x, threads: int = 1) -> TensorRun | None:
 
 
 def engine_label(meta: RunnerMeta) -> str:
-    """e.g. 'paddle-lite-arm v2.13-rc (mlite-arm-runner, qemu-user emulated)'."""
+    """e.g. 'paddle-lite-arm v2.13-rc (mlite-arm-runner, qemu-user emulated)'; FP16 runs say 'fp16'."""
     how = "qemu-user emulated" if meta.emulated else "native"
-    return f"paddle-lite-arm {meta.lite_version} ({runners.ARM_RUNNER}, {how})"
+    fp16 = meta.cpu_precision == "fp16"
+    return (f"paddle-lite-arm{'-fp16' if fp16 else ''} {meta.lite_version} "
+            f"({runners.ARM_FP16_RUNNER if fp16 else runners.ARM_RUNNER}, {how})")

@@ -92,9 +92,9 @@ def validate_settings(cfg: PushConfig) -> None:
     cfg.where.validate()
     if cfg.backend not in ("lite", "ncnn"):
         raise MliteError(f"--backend {cfg.backend!r}: choose lite (Paddle Lite .nb) or ncnn (the export's ncnn files)")
-    if cfg.cpu_precision not in ("fp32", "fp16") or (cfg.cpu_precision == "fp16" and cfg.backend != "ncnn"):
-        raise MliteError(f"--cpu-precision {cfg.cpu_precision}: fp32, or fp16 with --backend ncnn (Paddle Lite's FP16 "
-                         "needs an FP16 .nb and runtime, not available in this build)")
+    if cfg.cpu_precision not in ("fp32", "fp16"):
+        raise MliteError(f"--cpu-precision {cfg.cpu_precision}: fp32 or fp16 (Paddle Lite's FP16 kernels on an FP32 .nb, "
+                         "or ncnn's FP16 arithmetic)")
     if not cfg.threads or any(t < 1 or t > 64 for t in cfg.threads):
         raise MliteError(f"--threads {cfg.threads}: give thread counts between 1 and 64, e.g. --threads 1,2,4")
     if cfg.warmup < 0 or cfg.repeats < 1:
@@ -170,17 +170,57 @@ class RunPlan:
     cpu_precision: str = "fp32"
     meta: RunnerMeta = field(default_factory=RunnerMeta)     # from probing the runner (Lite)
     engine: str | None = None                                  # the device's ncnn package (ncnn)
+    cpu_fp16: dict | None = None                               # the device's FP16 check (FP16 work)
 
     def runner_info(self, rmeta: RunnerMeta) -> dict:
         info = {"path": str(self.runner_path), "sha256": self.runner_sha,
                 "version": rmeta.name or self.meta.name or rmeta.lite_version}
         if self.engine:
             return info | {"engine": self.engine}
-        return info | {"lite_version": rmeta.lite_version or self.meta.lite_version, "cpu": rmeta.cpu}
+        return info | {"lite_version": rmeta.lite_version or self.meta.lite_version, "cpu": rmeta.cpu,
+                       "cpu_precision_requested": self.cpu_precision, "cpu_precision_ran": rmeta.cpu_precision,
+                       "precision_evidence": rmeta.precision_evidence, "cpu_fp16": self.cpu_fp16}
+
+
+class NoFp16(MliteError):
+    """FP16 work for a device whose CPU has no ARMv8.2 FP16 arithmetic (or cannot tell)."""
+
+
+def fp16_check(dev: Device, info: DeviceInfo, why: str) -> dict:
+    """Refuse FP16 work (``why``) on a CPU without FP16 arithmetic, before anything is copied."""
+    from .devices import cpu
+    if not runners.is_arm(info.abi) or info.abi not in runners.ARM64_ABIS:
+        raise NoFp16(f"{why} needs an arm64 CPU with ARMv8.2 FP16 arithmetic; device {info.serial} is {info.abi}: "
+                     "benchmark the FP32 or INT8 .nb there")
+    found = cpu.read(dev)
+    if found.fp16 is not True:
+        said = ("has no FP16 arithmetic" if found.fp16 is False else "does not show whether it has FP16 arithmetic")
+        raise NoFp16(f"device {info.serial} ({found.cpu}) {said} ({found.how}); {why} runs Paddle Lite's ARMv8.2 FP16 "
+                     "kernels, which are SIGILL on ARMv8.0 cores such as Cortex-A53/A72: benchmark the FP32 or INT8 "
+                     ".nb on it")
+    return found.to_dict()
+
+
+def _lite_runner(cfg: PushConfig, info: DeviceInfo, fp16: bool) -> Path:
+    if cfg.runner:
+        return Path(cfg.runner)
+    if not fp16:
+        return default_runner(info)
+    found = runners.arm_fp16_runner()
+    if found is None:
+        raise runners.RunnerMissing(f"no FP16 ARM runner ({runners.ARM_FP16_RUNNER}): run 'make arm-runner' in the "
+                                    "mlite checkout (it links ../shared/arm-fp16) or set MLITE_ARM_FP16_RUNNER")
+    return found
 
 
 def _lite_plan(dev: Device, ws, model: Model, cfg: PushConfig, info: DeviceInfo) -> RunPlan:
-    runner = Path(cfg.runner) if cfg.runner else default_runner(info)
+    fp16 = model.precision == "fp16" or cfg.cpu_precision == "fp16"
+    cpu_fp16 = None
+    if fp16:
+        why = (f"{model.nb.name} (a baked FP16 .nb)" if model.precision == "fp16"
+               else "--cpu-precision fp16")
+        cpu_fp16 = fp16_check(dev, info, why)
+    runner = _lite_runner(cfg, info, fp16)
     if not runner.is_file():
         raise RunnerError(f"runner {str(runner)!r} does not exist; pass --runner PATH to benchmark_bin")
     runner_sha = sha256_file(runner)
@@ -193,9 +233,10 @@ def _lite_plan(dev: Device, ws, model: Model, cfg: PushConfig, info: DeviceInfo)
     runners.check_versions(model.nb, meta, f"device {info.serial}")
     remote_model = ws.put(model.nb, model.name + ".nb", model.sha256)
     backend = "arm" if runners.is_arm(info.abi) else "x86"
-    return RunPlan(launch=remote_runner, remote_model=remote_model, runner_backend=backend, label=backend,
+    label = backend + ("-fp16" if cfg.cpu_precision == "fp16" else "")
+    return RunPlan(launch=remote_runner, remote_model=remote_model, runner_backend=backend, label=label,
                    model_file=model.nb.name, storage=dev.size(remote_model) or 0, runner_path=runner,
-                   runner_sha=runner_sha, meta=meta)
+                   runner_sha=runner_sha, cpu_precision=cfg.cpu_precision, meta=meta, cpu_fp16=cpu_fp16)
 
 
 def ncnn_plan(dev: Device, ws, model: NcnnModel, info: DeviceInfo, cpu_precision: str = "fp32") -> RunPlan:
@@ -261,7 +302,8 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
             after = last = device_state.read(dev)
             cold = ran == 1 and cache_note is None
             res = BenchResult(
-                device=info.to_dict(), model=model.name, model_file=plan.model_file, precision=model.precision,
+                device=info.to_dict(), model=model.name, model_file=plan.model_file,
+                precision=ran_precision(model.precision, plan, rmeta),
                 weights=model.weights, backend=plan.label, threads=threads, warmup=cfg.warmup, repeats=cfg.repeats,
                 power_mode=cfg.power_mode, perf=perf.to_dict(), storage_bytes=plan.storage,
                 runner=plan.runner_info(rmeta), timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -279,6 +321,19 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
             if on_run:
                 on_run()
     return run
+
+
+def ran_precision(precision: str, plan: RunPlan, rmeta: RunnerMeta) -> str:
+    """The precision a result is filed under: what the runner says ran. A baked FP16 .nb or a runtime switch
+    that Paddle Lite really made is fp16; a switch it silently declined stays the model's own (fp32)."""
+    if plan.runner_backend == "ncnn":
+        return precision
+    if rmeta.cpu_precision == "fp16":
+        return "fp16"
+    if precision == "fp16":          # a baked FP16 .nb whose runner did not say FP16 ran: never filed as FP16
+        raise RunnerError(f"the runner did not report FP16 kernels for {plan.model_file} "
+                          f"({rmeta.precision_evidence or 'no precision line'}); use mlite's FP16 runner")
+    return precision
 
 
 def run_state(before: device_state.DeviceState, after: device_state.DeviceState, power_mode: int,

@@ -17,11 +17,13 @@ from pathlib import Path
 from .errors import MliteError
 
 ARM_RUNNER = "mlite-arm-runner"
+ARM_FP16_RUNNER = "mlite-arm-runner-fp16"     # armv8.2-a+fp16: Paddle Lite's FP16 kernels; SIGILL on A53/A72
 HOST_RUNNER = "mlite-runner"
 NO_ARM_RUNNER = "no ARM runner on this host ('make arm-runner', qemu-user)"   # manifests say why ARM did not run
 ARM_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi")
 ARM64_ABIS = ("arm64-v8a", "aarch64", "arm64")
 REPO_BUILD = Path(__file__).resolve().parent.parent / "build" / "arm" / ARM_RUNNER
+REPO_BUILD_FP16 = REPO_BUILD.with_name(ARM_FP16_RUNNER)
 NDK_HINT = ("or build Paddle Lite's own benchmark_bin in a Paddle-Lite v2.13 checkout ('./lite/tools/build_android.sh "
             "--arch=armv8 --toolchain=clang --with_benchmark=ON full_publish') and pass --runner PATH")
 
@@ -45,6 +47,18 @@ def arm_runner() -> Path | None:
     if env:
         return Path(env) if env != "none" else None
     for p in (mlite_home() / "runners" / ARM_RUNNER, REPO_BUILD):
+        if p.is_file():
+            return p
+    return None
+
+
+def arm_fp16_runner() -> Path | None:
+    """Our armv8.2 FP16 runner: MLITE_ARM_FP16_RUNNER, $MLITE_HOME/runners/mlite-arm-runner-fp16, or this checkout's."""
+    from .weights import mlite_home
+    env = os.environ.get("MLITE_ARM_FP16_RUNNER")
+    if env:
+        return Path(env) if env != "none" else None
+    for p in (mlite_home() / "runners" / ARM_FP16_RUNNER, REPO_BUILD_FP16):
         if p.is_file():
             return p
     return None
@@ -77,7 +91,7 @@ def for_device(abi: str | None) -> Path:
 
 def remote_name(runner: Path) -> str:
     """The runner's file name on the device (our runners keep theirs; others are benchmark_bin)."""
-    return runner.name if runner.name in (ARM_RUNNER, HOST_RUNNER) else "benchmark_bin"
+    return runner.name if runner.name in (ARM_RUNNER, ARM_FP16_RUNNER, HOST_RUNNER) else "benchmark_bin"
 
 
 _NB_VERSION = re.compile(rb"v\d+\.\d+[0-9A-Za-z.\-]*")
@@ -102,6 +116,9 @@ class RunnerMeta:
     lite_version: str | None = None
     emulated: bool | None = None
     cpu: str | None = None
+    cpu_precision: str | None = None         # the precision that really ran (our ARM runners say so)
+    precision_evidence: str | None = None    # why the runner says it (Paddle Lite's log, or a baked FP16 .nb)
+    cpu_fp16: bool | None = None             # the CPU has ARMv8.2 FP16 arithmetic (AT_HWCAP fphp + asimdhp)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,7 +137,13 @@ def parse_meta(text: str) -> RunnerMeta:
             meta.emulated = value.startswith("yes")
         elif key == "cpu" and meta.cpu is None:
             meta.cpu = value
-        elif line.startswith(ARM_RUNNER + " ") and meta.name is None:
+        elif key == "cpu_precision" and meta.cpu_precision is None:
+            meta.cpu_precision = value
+        elif key == "cpu fp16 arithmetic" and meta.cpu_fp16 is None:
+            meta.cpu_fp16 = value.startswith("yes")
+        elif key == "precision_evidence" and meta.precision_evidence is None:
+            meta.precision_evidence = value
+        elif line.startswith((ARM_RUNNER + " ", ARM_FP16_RUNNER + " ")) and meta.name is None:
             meta.name = line.strip()
     return meta
 
@@ -143,13 +166,14 @@ def _probe(path: str, mtime: float) -> RunnerMeta | None:
     return parse_meta(p.stdout) if p.returncode == 0 else None
 
 
-def host_arm_runner() -> tuple[Path, RunnerMeta] | None:
-    """Our ARM runner if this host can execute it (an ARM host, or x86 with qemu-user binfmt), else None."""
-    path = arm_runner()
+def host_arm_runner(fp16: bool = False) -> tuple[Path, RunnerMeta] | None:
+    """Our ARM runner (``fp16``: the armv8.2 FP16 one) if this host can execute it (an ARM host, or x86 with
+    qemu-user binfmt; for FP16, a CPU with FP16 arithmetic, which qemu-user's default CPU has), else None."""
+    path = arm_fp16_runner() if fp16 else arm_runner()
     if path is None or not path.is_file():
         return None
     meta = _probe(str(path), path.stat().st_mtime)
-    if meta is None or meta.lite_version is None:
+    if meta is None or meta.lite_version is None or (fp16 and meta.cpu_fp16 is not True):
         return None
     from dataclasses import replace
     return path, replace(meta, emulated=platform.machine().lower() not in ("aarch64", "arm64"))

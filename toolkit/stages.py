@@ -27,16 +27,20 @@ class ExportOutcome:
 
     fp32: ExportResult
     int8: object | None = None          # quant.ptq.QuantResult
+    fp16: object | None = None          # toolkit.fp16.Fp16Result
     results: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"fp32": self.fp32.to_dict(), "int8": self.int8.to_dict() if self.int8 else None}
+        return {"fp32": self.fp32.to_dict(), "int8": self.int8.to_dict() if self.int8 else None,
+                "fp16": self.fp16.to_dict() if self.fp16 else None}
 
 
 def export_model(model: str, weights: str = "pretrained", target: str = "arm", onnx: bool = False,
            out: Path | str = "mlite_out", seed: int = 0, image_size: int = 224, num_classes: int | None = None,
-           int8: Int8Options | None = None, progress: bool = True, ncnn: bool = False) -> ExportOutcome:
-    """Export a zoo model to Paddle inference, Paddle Lite ``.nb`` and optionally ONNX; then INT8 if asked.
+           int8: Int8Options | None = None, progress: bool = True, ncnn: bool = False,
+           fp16: bool = False) -> ExportOutcome:
+    """Export a zoo model to Paddle inference, Paddle Lite ``.nb`` and optionally ONNX; then INT8 and a baked
+    FP16 ``.nb`` (checked on the FP16 kernels) if asked.
 
     An INT8 zoo name (``..._int8``) means: its FP32 weights, then INT8.
     """
@@ -49,6 +53,9 @@ def export_model(model: str, weights: str = "pretrained", target: str = "arm", o
         from quant.ptq import check_algo, check_target
         check_algo(int8.algo)          # fail before the FP32 export, not after
         check_target(target)
+    if fp16 and target != "arm":
+        from .errors import MliteError
+        raise MliteError(f"--precision fp16 makes an ARM .nb (Paddle Lite's FP16 kernels are ARM's); drop --target {target}")
     base = spec.name.removesuffix("_int8") if spec.int8 else spec.name
     # INT8 .nb files are ARM; the FP32 step then builds its .nb for ARM too.
     fp32 = run(ExportConfig(model=base, weights=weights, target=target, onnx=onnx or ncnn, ncnn=ncnn, out=Path(out),
@@ -57,6 +64,9 @@ def export_model(model: str, weights: str = "pretrained", target: str = "arm", o
     if int8 is not None:
         outcome.int8 = quantize_model(fp32.directory, out=Path(out), target=target, onnx=onnx, options=int8,
                                 progress=progress)
+    if fp16:
+        from .fp16 import Fp16Config, export_fp16
+        outcome.fp16 = export_fp16(Fp16Config(model_dir=fp32.directory, out=Path(out), progress=progress))
     return outcome
 
 

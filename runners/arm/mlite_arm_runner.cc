@@ -9,11 +9,21 @@
 // written by another opt is refused with one line (Paddle Lite itself only warns, then crashes).
 //
 // Statically linked, it runs on Android arm64 phones, ARM Linux boards and under qemu-user.
+//
+// Built with -DMLITE_ARM_FP16 against the armv8.2-a+fp16 runtime (../shared/arm-fp16) it is
+// mlite-arm-runner-fp16: --cpu_precision=fp16 asks Paddle Lite for its FP16 kernels on an FP32 .nb
+// (MobileConfig::set_precision_mode(LITE_PRECISION_LOW)), and a baked FP16 .nb (opt --enable_fp16)
+// runs in FP16. Paddle Lite falls back to FP32 without a word when it does not believe the CPU has
+// FP16 or an op lacks an FP16 kernel, so the runner reports the precision that really ran: "fp16"
+// only when Paddle Lite logged its switch to low precision or the model holds FP16 calib ops.
+// It refuses to start on a CPU without FP16 arithmetic (HWCAP fphp/asimdhp) instead of dying by SIGILL.
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -40,17 +50,29 @@ using paddle::lite_api::MobileConfig;
 using paddle::lite_api::PaddlePredictor;
 using paddle::lite_api::PowerMode;
 
+#ifdef MLITE_ARM_FP16
+#define MLITE_RUNNER_NAME "mlite-arm-runner-fp16"
+#define MLITE_ARCH "armv8.2-a+fp16"
+#else
+#define MLITE_RUNNER_NAME "mlite-arm-runner"
+#define MLITE_ARCH "armv8-a"
+#endif
+
 namespace {
 
 const char* kUsage =
-    "usage: mlite-arm-runner --optimized_model_file=MODEL.nb [options]\n"
+    "usage: " MLITE_RUNNER_NAME " --optimized_model_file=MODEL.nb [options]\n"
     "  --input_shape=1,3,224,224   input tensor shape (NCHW)\n"
     "  --backend=arm               only arm (the CPU kernels of this runtime)\n"
     "  --threads=1                 CPU threads\n"
     "  --warmup=10                 untimed runs first\n"
     "  --repeats=30                timed runs\n"
     "  --power_mode=0              0 big cores, 1 little cores, 2 all, 3 no binding\n"
-    "  --cpu_precision=fp32        fp32 (this runtime has no fp16 kernels)\n"
+#ifdef MLITE_ARM_FP16
+    "  --cpu_precision=fp32        fp32, or fp16 (Paddle Lite's FP16 kernels; reported as what really ran)\n"
+#else
+    "  --cpu_precision=fp32        fp32 (this armv8-a runtime has no fp16 kernels: mlite-arm-runner-fp16 has)\n"
+#endif
     "  --input_file=F              raw float32 input (default: fixed pseudo-random values)\n"
     "  --output_file=F             write the output tensor(s) as raw float32\n"
     "  --batch=N                   F holds N inputs: run each once, write N outputs in order\n"
@@ -59,7 +81,7 @@ const char* kUsage =
     "Output: benchmark_bin's 'Perf Info' block (ms), a 'raw' line, a 'Memory Usage(unit: MB)' block.\n";
 
 int Fail(const std::string& msg, int code = 2) {
-  std::cerr << "mlite-arm-runner: error: " << msg << std::endl;
+  std::cerr << MLITE_RUNNER_NAME ": error: " << msg << std::endl;
   return code;
 }
 
@@ -107,6 +129,69 @@ std::string CpuInfo(bool* arm_cpuinfo) {
   out << ", " << cores << " cores";
   return out.str();
 }
+
+// AT_HWCAP bits of arm64 Linux.
+const unsigned long kHwcapFphp = 1UL << 9, kHwcapAsimdhp = 1UL << 10, kHwcapCpuid = 1UL << 11;
+
+// MIDR_EL1 (the kernel emulates the read for EL0 when HWCAP_CPUID is set), or 0 when not readable.
+unsigned long Midr() {
+#if defined(__aarch64__)
+  if (getauxval(AT_HWCAP) & kHwcapCpuid) {
+    unsigned long m;
+    __asm__ volatile("mrs %0, MIDR_EL1" : "=r"(m));
+    return m;
+  }
+#endif
+  return 0;
+}
+
+// QEMU's "max" CPU: implementer 0 (software), part 0x051 ('Q').
+bool QemuMidr(unsigned long midr) { return midr != 0 && ((midr >> 24) & 0xff) == 0 && ((midr >> 4) & 0xfff) == 0x51; }
+
+bool CpuHasFp16() {
+  unsigned long hw = getauxval(AT_HWCAP);
+  return (hw & kHwcapFphp) && (hw & kHwcapAsimdhp);
+}
+
+// The .nb holds FP16 calib ops: opt --enable_fp16 baked FP16 kernels into it.
+bool BakedFp16(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return data.find("calib") != std::string::npos && data.find("fp16") != std::string::npos;
+}
+
+// Paddle Lite logs to stderr; while loading, stderr goes to a temporary file so the runner can read
+// whether Paddle Lite switched to low precision. Everything captured is written back to stderr.
+struct StderrCapture {
+  int saved = -1;
+  FILE* file = nullptr;
+  void Start() {
+    std::fflush(stderr);
+    file = std::tmpfile();
+    if (!file) return;
+    saved = dup(2);
+    if (saved < 0 || dup2(fileno(file), 2) < 0) {
+      if (saved >= 0) close(saved);
+      saved = -1;
+    }
+  }
+  std::string Stop() {
+    std::string text;
+    if (saved < 0) return text;
+    std::fflush(stderr);
+    std::cerr.flush();
+    dup2(saved, 2);
+    close(saved);
+    saved = -1;
+    std::rewind(file);
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), file)) > 0) text.append(buf, n);
+    std::fclose(file);
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    return text;
+  }
+};
 
 struct Args {
   std::map<std::string, std::string> kv;
@@ -199,8 +284,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "--version") {
-      std::cout << "mlite-arm-runner " << MLITE_RUNNER_VERSION << "\nPaddle Lite version: " << MLITE_LITE_VERSION
-                << "\n";
+      std::cout << MLITE_RUNNER_NAME " " << MLITE_RUNNER_VERSION << "\nPaddle Lite version: " << MLITE_LITE_VERSION
+                << "\nArchitecture: " MLITE_ARCH "\nFP16 kernels: "
+#ifdef MLITE_ARM_FP16
+                << "yes"
+#else
+                << "no"
+#endif
+                << "\nCPU FP16 arithmetic: " << (CpuHasFp16() ? "yes" : "no") << "\n";
       return 0;
     }
     if (a.compare(0, 2, "--") != 0) return Fail("unexpected argument '" + a + "' (see --help)");
@@ -224,8 +315,19 @@ int main(int argc, char** argv) {
   const std::string model = args.Get("optimized_model_file", "");
   if (model.empty()) return Fail("--optimized_model_file is required (see --help)");
   if (args.Get("backend", "arm") != "arm") return Fail("--backend " + args.Get("backend", "") + ": only arm");
-  if (args.Get("cpu_precision", "fp32") != "fp32")
-    return Fail("--cpu_precision " + args.Get("cpu_precision", "") + ": this runtime has fp32 (and int8) kernels only");
+  const std::string requested = args.Get("cpu_precision", "fp32");
+#ifdef MLITE_ARM_FP16
+  if (requested != "fp32" && requested != "fp16")
+    return Fail("--cpu_precision " + requested + ": fp32 or fp16");
+  // every FP16 instruction is SIGILL on an armv8.0 core (Cortex-A53/A72): refuse before any runs
+  if (!CpuHasFp16())
+    return Fail("this CPU has no ARMv8.2 FP16 arithmetic (no fphp/asimdhp in AT_HWCAP): " MLITE_RUNNER_NAME
+                " cannot run here; use mlite-arm-runner (armv8-a) with an FP32 or INT8 .nb", 5);
+#else
+  if (requested != "fp32")
+    return Fail("--cpu_precision " + requested + ": this armv8-a runtime has fp32 (and int8) kernels only; "
+                "mlite-arm-runner-fp16 has Paddle Lite's FP16 kernels (armv8.2 CPUs)");
+#endif
   long threads, warmup, repeats, power, batch;
   if (!ParseInt(args.Get("threads", "1"), &threads) || threads < 1 || threads > 64)
     return Fail("--threads must be an integer in 1..64");
@@ -283,12 +385,40 @@ int main(int argc, char** argv) {
   config.set_model_from_file(model);
   config.set_threads(static_cast<int>(threads));
   config.set_power_mode(static_cast<PowerMode>(power));
+#ifdef MLITE_ARM_FP16
+  if (requested == "fp16") config.set_precision_mode(paddle::lite_api::LITE_PRECISION_LOW);
+#endif
+  const bool baked_fp16 = BakedFp16(model);
+#ifndef MLITE_ARM_FP16
+  if (baked_fp16)  // Paddle Lite itself aborts: "kernel for 'calib' is not supported"
+    return Fail(model + " is a baked FP16 .nb (opt --enable_fp16) and this armv8-a runtime has no FP16 kernels: "
+                "run it with mlite-arm-runner-fp16 on an armv8.2 CPU", 4);
+#endif
   double t0 = NowMs();
   std::shared_ptr<PaddlePredictor> predictor;
+  StderrCapture capture;
+  capture.Start();
   try {
     predictor = paddle::lite_api::CreatePaddlePredictor<MobileConfig>(config);
   } catch (const std::exception& e) {
+    capture.Stop();
     return Fail(std::string("Paddle Lite could not load ") + model + ": " + e.what(), 4);
+  }
+  const std::string load_log = capture.Stop();
+  const bool switched = load_log.find("Inference with low precision") != std::string::npos;
+  // what really runs: FP16 kernels for a baked FP16 .nb (this runtime) or when Paddle Lite said it switched
+  std::string ran = "fp32", evidence = "FP32 kernels";
+  if (baked_fp16) {
+    ran = "fp16";
+    evidence = "baked FP16 .nb (opt --enable_fp16: FP16 kernels and calib ops in the model)";
+  } else if (requested == "fp16") {
+    if (switched) {
+      ran = "fp16";
+      evidence = "runtime switch: Paddle Lite logged 'Inference with low precision!'";
+    } else {
+      evidence = "fp16 requested, Paddle Lite ran FP32 kernels (it did not switch: CPU not known to have FP16 in "
+                 "/proc/cpuinfo, or an op without an FP16 kernel)";
+    }
   }
   if (!predictor) return Fail("Paddle Lite could not load " + model, 4);
   double init_ms = NowMs() - t0;
@@ -339,23 +469,29 @@ int main(int argc, char** argv) {
 
   bool arm_cpuinfo;
   std::string cpu = CpuInfo(&arm_cpuinfo);
+  const bool qemu = QemuMidr(Midr());
   struct utsname un;
   uname(&un);
   double sum = 0;
   for (double t : times) sum += t;
   std::printf("======= Device Info =======\n");
-  std::printf("Runner: mlite-arm-runner %s (Paddle Lite %s, light API)\n", MLITE_RUNNER_VERSION, MLITE_LITE_VERSION);
+  std::printf("Runner: " MLITE_RUNNER_NAME " %s (Paddle Lite %s, light API, " MLITE_ARCH ")\n", MLITE_RUNNER_VERSION,
+              MLITE_LITE_VERSION);
   std::printf("Paddle Lite version: %s\n", MLITE_LITE_VERSION);
   std::printf("Model version: %s\n", nb_version.c_str());
   std::printf("Machine: %s %s\n", un.sysname, un.machine);
   std::printf("CPU: %s\n", cpu.c_str());
-  // qemu-user runs this aarch64 binary with the host's /proc/cpuinfo: no ARM CPU fields there.
-  std::printf("Emulated: %s\n", arm_cpuinfo ? "no" : "yes (aarch64 code, /proc/cpuinfo describes a non-ARM CPU)");
+  std::printf("CPU FP16 arithmetic: %s\n", CpuHasFp16() ? "yes" : "no");
+  // qemu-user runs this aarch64 binary with the host's /proc/cpuinfo (no ARM CPU fields there), and its
+  // CPU answers MIDR_EL1 with QEMU's own implementer/part even when another cpuinfo is bound over the file.
+  std::printf("Emulated: %s\n", qemu ? "yes (aarch64 code, MIDR_EL1 is QEMU's 'max' CPU)"
+                                   : arm_cpuinfo ? "no" : "yes (aarch64 code, /proc/cpuinfo describes a non-ARM CPU)");
   std::printf("======= Model Info =======\n");
   std::printf("optimized_model_file: %s\ninput_shape: %s\nbackend: arm\nthreads: %ld\n", model.c_str(),
               Join(shape, ",").c_str(), threads);
-  std::printf("power_mode: %ld\nwarmup: %ld\nrepeats: %ld\ncpu_precision: fp32\n", power, warmup,
-              static_cast<long>(times.size()));
+  std::printf("power_mode: %ld\nwarmup: %ld\nrepeats: %ld\ncpu_precision: %s\n", power, warmup,
+              static_cast<long>(times.size()), ran.c_str());
+  std::printf("cpu_precision_requested: %s\nprecision_evidence: %s\n", requested.c_str(), evidence.c_str());
   if (batch > 0) std::printf("batch: %ld inputs, each run once\n", n_inputs);
   if (!output_file.empty())
     std::printf("output_file: %s (%zu float32, shape %s per input)\n", output_file.c_str(), outputs.size(),
