@@ -23,8 +23,7 @@ def device_logits(model_dir: Path, spec, images: data.ImageSet, batch_size: int,
     import numpy as np
     from toolkit import device_exec, runners
     from toolkit.devices.select import open_device
-    from toolkit.push import check_target, find_model
-    from toolkit.push import fp16_check
+    from toolkit.push import check_target, find_model, fp16_check
     model = find_model(model_dir)
     fp16 = model.precision == "fp16"
     dev = open_device(spec) if isinstance(spec, str) else spec

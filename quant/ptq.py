@@ -110,13 +110,6 @@ def calibration(src: Source, cfg: QuantConfig) -> tuple[dict, dict, list[str]]:
     return spec, record, warnings
 
 
-def _source_identity(src: Source) -> str:
-    if src.manifest is not None:
-        return src.manifest["key"]
-    from toolkit.artifacts import sha256_file
-    return sha256_file(src.model_file) + sha256_file(src.params_file)
-
-
 def quantize(cfg: QuantConfig) -> QuantResult:
     """Quantize ``cfg.model_dir`` into ``NAME_int8/``; skipped when the same result is already there."""
     from toolkit import parity
@@ -135,7 +128,7 @@ def quantize(cfg: QuantConfig) -> QuantResult:
     name = f"{src.name}_int8"
     final = out_root / name
     method = "qat" if cfg.qat_train is not None else "ptq"
-    settings = {"recipe": RECIPE_VERSION, "source": _source_identity(src), "method": method, "algo": algo,
+    settings = {"recipe": RECIPE_VERSION, "source": src.identity(), "method": method, "algo": algo,
                 "batch_size": cfg.batch_size, "calibration": calib_record, "target": cfg.target, "onnx": cfg.onnx,
                 "op_types": OP_TYPES, "tools": tool_versions(), "arm_check": parity.arm_engine()}
     if method == "qat":

@@ -34,6 +34,13 @@ class Source:
     def random_weights(self) -> bool:
         return self.weights_kind == "random"
 
+    def identity(self) -> str:
+        """What a derived artifact's key records of its source: the export's key, else the files' sha256."""
+        if self.manifest is not None:
+            return self.manifest["key"]
+        from toolkit.artifacts import sha256_file
+        return sha256_file(self.model_file) + sha256_file(self.params_file)
+
 
 def _program_facts(model_file: Path) -> tuple[list[str], tuple, int]:
     """(op types, input shape with batch 1, parameter count) from a serialized program."""

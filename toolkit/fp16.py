@@ -92,11 +92,11 @@ def export_fp16(cfg: Fp16Config) -> Fp16Result:
         raise Fp16Unverifiable(
             "an FP16 .nb is published only after it ran on Paddle Lite's FP16 kernels, and this host cannot run "
             f"them: build {runners.ARM_FP16_RUNNER} with 'make arm-runner' (and register qemu-user on x86: "
-            "'make arm-qemu'); --no-verify publishes it unchecked")
+            "'make arm-qemu')")
     out_root = ensure_writable_dir(Path(cfg.out) if cfg.out else src.directory.parent)
     name = f"{src.name}_fp16"
     final = out_root / name
-    settings = {"recipe": RECIPE_VERSION, "source": _source_identity(src), "target": "arm", "verify": cfg.verify,
+    settings = {"recipe": RECIPE_VERSION, "source": src.identity(), "target": "arm", "verify": cfg.verify,
                 "opt": {"path": str(opt), "sha256": sha256_file(opt), "flags": "--valid_targets=arm --enable_fp16=true"},
                 "tolerance": TOLERANCE, "inputs": INPUTS, "tools": tool_versions(),
                 "runtime": found[1].to_dict() if found else None}
@@ -137,12 +137,6 @@ def export_fp16(cfg: Fp16Config) -> Fp16Result:
         manifest.write(tmp)
     return Fp16Result(model=name, directory=final, cached=False, manifest=manifest.to_dict(),
                       warnings=[note] if note else [], artifacts=manifest.artifacts)
-
-
-def _source_identity(src) -> str:
-    if src.manifest is not None:
-        return src.manifest["key"]
-    return sha256_file(src.model_file) + sha256_file(src.params_file)
 
 
 def check_fp16(src, nb: Path) -> Fp16Check:

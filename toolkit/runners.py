@@ -40,28 +40,26 @@ def is_arm(abi: str | None) -> bool:
     return abi in ARM_ABIS or abi in ARM64_ABIS
 
 
-def arm_runner() -> Path | None:
-    """Our static ARM runner: MLITE_ARM_RUNNER, $MLITE_HOME/runners/mlite-arm-runner, or this checkout's build."""
+def _ours(name: str, env_var: str, build: Path) -> Path | None:
+    """One of our runners: ``env_var`` (``none``: no runner), $MLITE_HOME/runners/NAME, or this checkout's build."""
     from .weights import mlite_home
-    env = os.environ.get("MLITE_ARM_RUNNER")
+    env = os.environ.get(env_var)
     if env:
         return Path(env) if env != "none" else None
-    for p in (mlite_home() / "runners" / ARM_RUNNER, REPO_BUILD):
+    for p in (mlite_home() / "runners" / name, build):
         if p.is_file():
             return p
     return None
+
+
+def arm_runner() -> Path | None:
+    """Our static ARM runner: MLITE_ARM_RUNNER, $MLITE_HOME/runners/mlite-arm-runner, or this checkout's build."""
+    return _ours(ARM_RUNNER, "MLITE_ARM_RUNNER", REPO_BUILD)
 
 
 def arm_fp16_runner() -> Path | None:
     """Our armv8.2 FP16 runner: MLITE_ARM_FP16_RUNNER, $MLITE_HOME/runners/mlite-arm-runner-fp16, or this checkout's."""
-    from .weights import mlite_home
-    env = os.environ.get("MLITE_ARM_FP16_RUNNER")
-    if env:
-        return Path(env) if env != "none" else None
-    for p in (mlite_home() / "runners" / ARM_FP16_RUNNER, REPO_BUILD_FP16):
-        if p.is_file():
-            return p
-    return None
+    return _ours(ARM_FP16_RUNNER, "MLITE_ARM_FP16_RUNNER", REPO_BUILD_FP16)
 
 
 def host_runner() -> Path:

@@ -11,12 +11,11 @@ import pytest
 
 from tests.conftest import assert_one_line_error, run_mlite
 from tests.fixtures.arm import RUNNER, why_no_arm
-from tests.fixtures.loopback import loopback_device
+from tests.fixtures.loopback import ARM64_SD855, loopback_device
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-ARM_PHONE = {"ro.product.model": "MI 9", "ro.product.cpu.abi": "arm64-v8a", "ro.board.platform": "sm8150",
-             "ro.soc.model": "SM8150"}
+ARM_PHONE = ARM64_SD855
 FAST = ("--warmup", "1", "--repeats", "3")
 
 

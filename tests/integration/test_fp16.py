@@ -8,13 +8,12 @@ import pytest
 
 from tests.conftest import assert_one_line_error, run_mlite
 from tests.fixtures.arm import REPO, why_no_arm
-from tests.fixtures.loopback import A53_CPUINFO, loopback_device
+from tests.fixtures.loopback import A53_CPUINFO, ARM64_SD855, loopback_device
 
 pytestmark = pytest.mark.slow
 FP16_RUNNER = REPO / "build" / "arm" / "mlite-arm-runner-fp16"
 RUNNER = REPO / "build" / "arm" / "mlite-arm-runner"
-ARM_PHONE = {"ro.product.model": "MI 9", "ro.product.cpu.abi": "arm64-v8a", "ro.board.platform": "sm8150",
-             "ro.soc.model": "SM8150"}
+ARM_PHONE = ARM64_SD855
 A53_PHONE = {"ro.product.model": "Redmi Note 4", "ro.product.cpu.abi": "arm64-v8a", "ro.board.platform": "msm8953",
              "ro.soc.model": "MSM8953"}
 FAST = ("--warmup", "1", "--repeats", "2")
