@@ -91,15 +91,15 @@ def run(models: str | None = None, family: str | None = None, all_: bool = False
         runner: Path | str | None = None, timeout: float = 300.0, out: Path | str = "mlite_out",
         progress: bool = True, ssh: list[str] | None = None, identity: Path | str | None = None,
         ssh_config: Path | str | None = None, cooldown: float = 0.0, cooldown_until: float | None = None,
-        cooldown_timeout: float = 600.0, adb_servers: list[str] | None = None, jobs: int = 1):
-    """Export (+INT8) and benchmark a list of models; one ModelOutcome each. Devices of one SoC share the
+        cooldown_timeout: float = 600.0, adb_servers: list[str] | None = None, jobs: int = 1, fp16: bool = False):
+    """Export (+FP16, +INT8) and benchmark a list of models; one ModelOutcome each. Devices of one SoC share the
     models (``serials=['all']`` over several adb servers is a farm); each SoC measures every model.
     ``jobs`` worker processes export and quantize in parallel (same bytes as one)."""
     from .devices.select import Where
     from .run import RunConfig, run as go, select_models
     names = select_models(models, family, all_)
     where = Where.of(serials, ssh, identity, ssh_config, adb_servers)
-    return go(RunConfig(models=names, mode=mode, int8=int8, onnx=onnx, where=where, threads=threads or [1, 2, 4],
+    return go(RunConfig(models=names, mode=mode, int8=int8, fp16=fp16, onnx=onnx, where=where, threads=threads or [1, 2, 4],
                         warmup=warmup, repeats=repeats, weights=weights, calib=Path(calib) if calib else None,
                         runner=Path(runner) if runner else None, out=Path(out), timeout=timeout, progress=progress,
                         cooldown=cooldown, cooldown_until=cooldown_until, cooldown_timeout=cooldown_timeout,

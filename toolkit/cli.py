@@ -234,10 +234,7 @@ def export(model, weights, target, onnx, ncnn, int8, precisions, calib, calib_si
     """Export a zoo model to Paddle inference, Paddle Lite .nb and (with --onnx) ONNX; --int8 quantizes."""
     from . import api
     from .errors import MliteError
-    wanted = _words(precisions)
-    bad = [p for p in wanted if p not in ("fp32", "fp16", "int8")]
-    if bad or not wanted:
-        raise MliteError(f"--precision {precisions!r}: choose from fp32, fp16, int8 (a comma list, e.g. fp32,fp16)")
+    wanted = _precisions(precisions)
     int8 = int8 or "int8" in wanted
     opts = None
     if int8 or model.endswith("_int8"):
@@ -321,6 +318,15 @@ def eval_cmd(model_dir, data, labels, limit, backend, device, threads, as_json) 
 
 def _words(value: str) -> list[str]:
     return [w.strip() for w in value.split(",") if w.strip()]
+
+
+def _precisions(value: str) -> list[str]:
+    """``--precision`` of export and run: a comma list of fp32, fp16, int8."""
+    from .errors import MliteError
+    wanted = _words(value)
+    if not wanted or any(p not in ("fp32", "fp16", "int8") for p in wanted):
+        raise MliteError(f"--precision {value!r}: choose from fp32, fp16, int8 (a comma list, e.g. fp32,fp16)")
+    return wanted
 
 
 def _int_list(value: str, flag: str) -> list[int]:
@@ -525,7 +531,8 @@ def bench(use_local, model_dir, backends, threads, warmup, repeats, rounds, as_j
 @_ssh_key_options
 @click.option("--epochs", default=5, show_default=True)
 @click.option("--image-size", default=224, show_default=True, help="Square input size (fine-tune and export).")
-@click.option("--precision", "precisions", default="fp32", show_default=True, help="fp32,int8.")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              help="fp32, fp16, int8 or a list (fp32,fp16,int8); fp16 needs an ARM device with FP16 arithmetic.")
 @click.option("--backends", default="lite", show_default=True, help="Runtimes on the device.")
 @click.option("--threads", default="1,2,4", show_default=True)
 @click.option("--warmup", default=10, show_default=True)
@@ -566,6 +573,9 @@ def study(data, val, val_split, models, family, preset, device, identity, ssh_co
 @click.option("--family", help="All models of a family: MobileNetV1, MobileNetV2, MobileNetV3, ShuffleNetV2, GhostNet.")
 @click.option("--all", "all_", is_flag=True, help="All 37 models.")
 @click.option("--int8", is_flag=True, help="Also INT8 (PaddleSlim PTQ) for each model.")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              help="fp32, fp16, int8 or a list (fp32,fp16,int8); FP32 is always exported. fp16: a baked FP16 .nb "
+                   "per model, for ARM devices with FP16 arithmetic (checked first); int8 is --int8.")
 @click.option("--onnx", is_flag=True, help="Also ONNX (always on with --local).")
 @click.option("--adb", "use_adb", is_flag=True, help="Benchmark on adb devices.")
 @_ssh_options
@@ -585,7 +595,7 @@ def study(data, val, val_split, models, family, preset, device, identity, ssh_co
 @click.option("--out", default="mlite_out", show_default=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config, use_local, serials, adb_servers,
+def run_cmd(models, family, all_, int8, precisions, onnx, use_adb, ssh, identity, ssh_config, use_local, serials, adb_servers,
             threads, warmup,
             repeats, weights, calib, runner, timeout, cooldown, cooldown_until, cooldown_timeout, jobs, out,
             as_json) -> None:
@@ -595,7 +605,9 @@ def run_cmd(models, family, all_, int8, onnx, use_adb, ssh, identity, ssh_config
     if use_adb + bool(ssh) + use_local != 1:
         raise MliteError("choose where to benchmark: --adb (phones), --ssh USER@HOST (ARM boards) or --local (this host)")
     mode = "adb" if use_adb else "ssh" if ssh else "local"
-    outcomes = api.run(models=models, family=family, all_=all_, int8=int8, onnx=onnx, mode=mode,
+    wanted = _precisions(precisions)
+    outcomes = api.run(models=models, family=family, all_=all_, int8=int8 or "int8" in wanted, fp16="fp16" in wanted,
+                       onnx=onnx, mode=mode,
                        serials=list(serials) or None, threads=_int_list(threads, "--threads"), warmup=warmup,
                        repeats=repeats, weights=weights, calib=calib, runner=runner, timeout=timeout, out=out,
                        progress=not as_json, ssh=list(ssh) or None, identity=identity, ssh_config=ssh_config,

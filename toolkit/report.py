@@ -112,11 +112,13 @@ def _top1_source(r: Row) -> str:
 
 @dataclass
 class PrecisionView:
-    """Per model, each (precision, engine) of one table side by side: size, latency at one thread count, top-1."""
+    """Per model, each (precision, engine) of one table side by side, as in Paddle Lite's own benchmark tables:
+    size, latency at every measured thread count, top-1 with the engine that measured it."""
 
-    threads: int
+    threads: list[int]
     keys: list[tuple[str, str]]                       # (precision, backend), report order
     models: dict[str, dict[tuple[str, str], Row]]     # FP32 model -> key -> row
+    emulated: bool = False                            # the times are qemu-user's, not a device's
 
     def mixed_data(self, model: str) -> bool:
         """The model's measured top-1 values come from more than one image set."""
@@ -135,14 +137,15 @@ def precision_view(table: Table) -> PrecisionView | None:
     if not any(len({p for p, _ in g}) > 1 for g in models.values()):
         return None
     keys = sorted({k for g in models.values() for k in g}, key=lambda k: (_rank(k[0]), k))
-    measured = {t for r in table.rows.values() for t in r.latency_ms}
-    return PrecisionView(threads=1 if 1 in measured else min(measured), keys=keys, models=dict(sorted(models.items())))
+    measured = sorted({t for r in table.rows.values() for t in r.latency_ms})
+    return PrecisionView(threads=measured, keys=keys, models=dict(sorted(models.items())), emulated=table.emulated)
 
 
 def _view_columns(view: PrecisionView) -> list[str]:
     cols = ["Models"]
+    ms = "emulated ms" if view.emulated else "ms"
     for p, b in view.keys:
-        cols += [f"{p} [{b}] MB", f"{p} [{b}] ms t={view.threads}", f"{p} [{b}] top-1 (engine)"]
+        cols += [f"{p} [{b}] MB"] + [f"{p} [{b}] {ms} t={t}" for t in view.threads] + [f"{p} [{b}] top-1 (engine)"]
     return cols
 
 
@@ -159,17 +162,19 @@ def _view_rows(view: PrecisionView) -> list[list[str]]:
         for key in view.keys:
             r = cells.get(key)
             if r is None:
-                row += ["-", "-", "-"]
+                row += ["-"] * (2 + len(view.threads))
                 continue
             top1 = "-" if r.top1 is None else f"{r.top1 * 100:.1f} ({_short_engine(r)})"
-            row += [_fmt(r.storage_bytes / 1e6), _fmt(r.latency_ms.get(view.threads)), top1]
+            row += [_fmt(r.storage_bytes / 1e6)] + [_fmt(r.latency_ms.get(t)) for t in view.threads] + [top1]
         out.append(row)
     return out
 
 
 def _view_note(view: PrecisionView) -> str:
-    text = (f"Precisions side by side: size, latency at thread={view.threads} (engine in the column) and top-1 "
-            "with the engine that measured it.")
+    text = ("Precisions side by side: size, latency per thread count (engine in the column) and top-1 with the "
+            "engine that measured it.")
+    if view.emulated:
+        text += " Times are emulated (qemu-user): they rank nothing on a phone; outputs and top-1 are exact."
     if any(view.mixed_data(m) for m in view.models):
         text += " † this model's top-1 values come from different image sets: compare them with care."
     return text
@@ -274,10 +279,11 @@ def _view_json(view: PrecisionView | None) -> dict | None:
     models = []
     for model, cells in view.models.items():
         models.append({"model": model, "same_images": not view.mixed_data(model), "precisions": [
-            {"precision": p, "backend": b, "storage_mb": r.storage_bytes / 1e6, "latency_ms": r.latency_ms.get(view.threads),
+            {"precision": p, "backend": b, "storage_mb": r.storage_bytes / 1e6,
+             "latency_ms": {str(t): r.latency_ms.get(t) for t in view.threads},
              "top1": r.top1, "top1_source": r.top1_source, "top1_engine": r.top1_by, "top1_images": r.top1_images}
             for (p, b), r in sorted(cells.items(), key=lambda kv: (_rank(kv[0][0]), kv[0]))]})
-    return {"threads": view.threads, "models": models}
+    return {"threads": view.threads, "emulated": view.emulated, "models": models}
 
 
 def to_html(rep: Report, plot_png: bytes | None) -> str:

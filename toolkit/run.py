@@ -14,6 +14,7 @@ class RunConfig:
     models: list[str]
     mode: str                        # adb | ssh | local
     int8: bool = False
+    fp16: bool = False               # a baked FP16 .nb too (ARM devices whose CPUs have FP16 arithmetic)
     onnx: bool = False
     where: Where = field(default_factory=Where)
     threads: list[int] = field(default_factory=lambda: [1, 2, 4])
@@ -87,6 +88,8 @@ def run(cfg: RunConfig) -> list[ModelOutcome]:
     if cfg.int8 and target != "arm" and cfg.mode != "local":
         raise MliteError(f"--int8 with --{cfg.mode} needs ARM devices (INT8 .nb files are ARM-only); "
                          "use --local for INT8 on a host (ONNX Runtime)")
+    if cfg.fp16:
+        _check_fp16(cfg, target, devices)
     onnx = cfg.onnx or cfg.mode == "local"        # the host compares Lite x86 with ONNX Runtime
     if not 1 <= cfg.jobs <= 64:
         raise MliteError(f"--jobs {cfg.jobs}: give 1 to 64 worker processes (e.g. the number of cores)")
@@ -112,6 +115,18 @@ def run(cfg: RunConfig) -> list[ModelOutcome]:
             steps.describe("device runs")
             _collect(farm.close(), list(outcomes.values()))
     return list(outcomes.values())
+
+
+def _check_fp16(cfg: RunConfig, target: str, devices) -> None:
+    """FP16 runs on ARM devices with FP16 arithmetic only: say so before any export."""
+    if target != "arm":
+        where = "this host" if cfg.mode == "local" else "x86 devices"
+        raise MliteError(f"--precision fp16 makes baked FP16 .nb files for ARMv8.2 CPUs, which {where} cannot run: "
+                         "benchmark them with --adb or --ssh on an FP16 device (export --precision fp16 checks them "
+                         "here under qemu)")
+    from .push import fp16_check
+    for dev, info in devices:
+        fp16_check(dev, info, "--precision fp16")
 
 
 def _bench_local_safe(cfg: RunConfig, model_dir: Path, o: ModelOutcome) -> None:
@@ -211,14 +226,16 @@ def _collect(attempts, outcomes: list[ModelOutcome]) -> None:
 
 
 def _export(cfg: RunConfig, name: str, target: str, onnx: bool) -> list[Path]:
-    """Artifact directories to benchmark: FP32, and INT8 when asked (or for an ``_int8`` zoo name)."""
+    """Artifact directories to benchmark: FP32, then FP16 and INT8 when asked (INT8 also for an ``_int8`` zoo
+    name)."""
     from .stages import Int8Options, export_model, quantize_model
     spec = zoo.get(name)
     int8 = Int8Options(calib=cfg.calib) if (cfg.int8 or spec.int8) else None
     base = spec.name.removesuffix("_int8")
     if target == "arm":
-        res = export_model(base, weights=cfg.weights, target="arm", onnx=onnx, out=cfg.out, int8=int8, progress=False)
-        return [res.fp32.directory] + ([res.int8.directory] if res.int8 else [])
+        res = export_model(base, weights=cfg.weights, target="arm", onnx=onnx, out=cfg.out, int8=int8, progress=False,
+                           fp16=cfg.fp16)
+        return [res.fp32.directory] + [r.directory for r in (res.fp16, res.int8) if r]
     # x86 devices and this host: FP32 as an x86 .nb; INT8 only as QDQ ONNX (Lite's x86 INT8 is wrong)
     res = export_model(base, weights=cfg.weights, target="x86", onnx=onnx, out=cfg.out, progress=False)
     dirs = [res.fp32.directory]

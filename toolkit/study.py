@@ -22,7 +22,7 @@ from .errors import MliteError
 PRESETS = {"blog": ("ShuffleNetV2_x0_5", "ShuffleNetV2", "ShuffleNetV2_x1_5", "MobileNetV2_x0_5", "MobileNetV2",
                     "MobileNetV2_x1_5", "GhostNet_x0_5", "GhostNet_x1_0", "GhostNet_x1_3", "MobileNetV3_small_x1_0",
                     "MobileNetV3_large_x1_0")}
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")     # fp16: a baked FP16 .nb, on ARM devices with FP16 arithmetic
 BACKENDS = ("lite", "ncnn")          # ncnn: FP32 (from the ONNX by pnnx); boards run it with python3 + ncnn
 CALIB_IMAGES = 200
 
@@ -112,7 +112,7 @@ def validate(cfg: StudyConfig) -> None:
     bad = [p for p in cfg.precisions if p not in PRECISIONS]
     if bad or not cfg.precisions:
         raise StudyError(f"--precision {','.join(cfg.precisions)}: choose from {', '.join(PRECISIONS)} "
-                         "(FP16 needs an FP16 Paddle Lite build; see the README)")
+                         "(a comma list, e.g. fp32,fp16,int8)")
     bad = [b for b in cfg.backends if b not in BACKENDS]
     if bad or not cfg.backends:
         raise StudyError(f"--backends {','.join(cfg.backends)}: available here: {', '.join(BACKENDS)}")
@@ -263,9 +263,13 @@ def _measure(row: StudyRow, model_dir: Path, cfg: StudyConfig, dev, info, val_di
     from .artifacts import read_manifest
     md = read_manifest(model_dir).to_dict()
     host_backend = "onnxruntime" if not arm and row.precision == "int8" else "paddle"
-    ev = evaluate(model_dir, val_dir, backend=host_backend, reuse=True)
-    row.top1, row.top1_engine = ev.top1, ("paddle (simulated int8)" if row.precision == "int8" and host_backend == "paddle"
-                                          else host_backend)
+    if row.precision == "fp16":      # the host has no FP16 kernels of its own: its number is the FP32 source's
+        ev = evaluate(Path(md["source"]["directory"]), val_dir, backend=host_backend, reuse=True)
+        row.top1, row.top1_engine = ev.top1, "paddle (fp32 source)"
+    else:
+        ev = evaluate(model_dir, val_dir, backend=host_backend, reuse=True)
+        row.top1, row.top1_engine = ev.top1, ("paddle (simulated int8)" if row.precision == "int8"
+                                              and host_backend == "paddle" else host_backend)
     if arm:
         ev = evaluate(model_dir, val_dir, device=dev, reuse=True)
         row.device_top1, row.device_engine = ev.top1, ev.engine
@@ -293,6 +297,15 @@ def _measure(row: StudyRow, model_dir: Path, cfg: StudyConfig, dev, info, val_di
                                      if a["format"] in ("ncnn-param", "ncnn-bin")) / 1e6, 3)
 
 
+def _check_fp16(dev, info, arm: bool) -> None:
+    """FP16 rows need an ARM device with FP16 arithmetic: refuse before fine-tuning."""
+    if not arm:
+        raise StudyError(f"--precision fp16 on {info.serial} ({info.abi}): baked FP16 .nb files run on ARMv8.2 CPUs "
+                         "with FP16 arithmetic only; use --device adb:SERIAL or ssh:USER@HOST of such a device")
+    from .push import fp16_check
+    fp16_check(dev, info, "--precision fp16")
+
+
 def study_model(name: str, cfg: StudyConfig, dev, info, split: tuple, steps) -> list[StudyRow]:
     """Fine-tune, export, quantize and measure one model; one row per precision."""
     from converters.graph_stats import stats
@@ -315,6 +328,10 @@ def study_model(name: str, cfg: StudyConfig, dev, info, split: tuple, steps) -> 
         steps.describe(f"study {name}: INT8")
         stages["int8"] = quantize_model(fp32.directory, out=out, onnx=not arm, progress=False, options=Int8Options(
             calib=train_dir, calib_size=min(CALIB_IMAGES, ft.train_images)))
+    if "fp16" in cfg.precisions:       # refused (NaN, too far from FP32) -> this model's rows fail with the reason
+        from .fp16 import Fp16Config, export_fp16
+        steps.describe(f"study {name}: FP16")
+        stages["fp16"] = export_fp16(Fp16Config(model_dir=fp32.directory, out=out, progress=False))
     g = stats(fp32.directory / "inference.pdmodel")
     rows = []
     for precision in cfg.precisions:
@@ -334,6 +351,9 @@ def study(cfg: StudyConfig) -> StudyResult:
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     dev = _open_device(cfg)
     info = dev.info()
+    if "fp16" in cfg.precisions:
+        from .runners import is_arm
+        _check_fp16(dev, info, info.abi is not None and is_arm(info.abi))
     train_dir, val_dir, classes, split = split_data(cfg)
     rows: list[StudyRow] = []
     with Steps("study", len(cfg.models), show=cfg.progress) as steps:

@@ -140,7 +140,7 @@ def figure(res: StudyResult, fmt: str = "png") -> bytes | None:
     import matplotlib.pyplot as plt
     from .plots import pareto
     fig, ax = plt.subplots(figsize=(9, 6), dpi=100)
-    for precision, marker in (("fp32", "o"), ("int8", "s")):
+    for precision, marker in (("fp32", "o"), ("fp16", "^"), ("int8", "s")):
         sel = [p for p in pts if p[0].precision == precision]
         if sel:
             ax.scatter([p[1] for p in sel], [p[2] for p in sel], marker=marker, s=40, label=precision.upper())

@@ -176,3 +176,35 @@ def test_fp16_on_an_armv82_board_and_the_runtime_switch_that_really_switches(fp1
     with board_fx.board(tmp_path / "b2") as b:
         p = run_mlite("push", *_ssh(b), "--model-dir", out / "MobileNetV1_x0_25_fp16", "--threads", "1", *FAST)
         assert_one_line_error(p, "does not show whether it has FP16 arithmetic", "FP32 or INT8")
+        # run and study refuse FP16 on it before any export or training
+        p = run_mlite("run", *_ssh(b), "--models", "MobileNetV1_x0_25", "--precision", "fp16", "--out", tmp_path / "r")
+        assert_one_line_error(p, "does not show whether it has FP16 arithmetic")
+        assert not (tmp_path / "r").exists()
+
+
+def test_run_and_study_fp16_on_an_armv82_board(fp16_model, digits, tmp_path):
+    """`run --precision fp16` measures FP32 and FP16 side by side; `study --precision fp32,fp16` gets FP16 top-1
+    on the board's FP16 kernels next to FP32's."""
+    board_fx = _board_or_fail()
+    out, _res = fp16_model
+    with board_fx.board(tmp_path / "b", cpuinfo=board_fx.fp16_cpuinfo()) as b:
+        p = run_mlite("run", *_ssh(b), "--models", "MobileNetV1_x0_25", "--weights", "random", "--precision",
+                      "fp32,fp16", "--threads", "1", *FAST, "--out", out, "--json", timeout=900)
+        assert p.returncode == 0, p.stderr
+        (o,) = json.loads(p.stdout)
+        assert o["error"] is None and o["measured"] == 2 and len(o["directories"]) == 2, o
+        rep = json.loads(run_mlite("report", out, "--format", "json").stdout)
+        (t,) = [t for t in rep["tables"] if t["device"]["serial"] == b.target]
+        precisions = {r["precision"] for r in t["rows"]}
+        assert {"fp32", "fp16"} <= precisions, t["rows"]
+        study = tmp_path / "study"
+        p = run_mlite("study", "--data", digits.train, "--val", digits.test, "--models", "MobileNetV1_x0_25",
+                      "--weights", "random", "--epochs", "2", "--image-size", "32", "--precision", "fp32,fp16",
+                      "--device", f"ssh:{b.target}", "--ssh-config", b.config, "--threads", "1", *FAST,
+                      "--out", study, "--json", timeout=1800)
+        assert p.returncode == 0, p.stderr
+    fp32, fp16 = json.loads(p.stdout)["rows"]
+    assert (fp32["precision"], fp16["precision"]) == ("fp32", "fp16") and fp16["error"] is None, fp16
+    assert fp16["device_engine"].startswith("paddle-lite-arm-fp16") and fp16["top1_engine"] == "paddle (fp32 source)"
+    assert fp16["top1"] == fp32["top1"] and abs(fp16["device_top1"] - fp32["device_top1"]) <= 0.005, (fp32, fp16)
+    assert set(fp16["latency_ms"]["lite"]) == {"1"} and fp16["size_mb"] > 0

@@ -39,7 +39,8 @@ def test_split_is_stratified_deterministic_and_every_class_is_on_both_sides(tmp_
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--precision", "fp16"], "--precision fp16: choose from fp32, int8"),
+    (["--precision", "fp8"], "--precision fp8: choose from fp32, fp16, int8"),
+    (["--precision", "fp32,fp16"], "--precision fp16 on localhost"),
     (["--device", "phone"], "--device 'phone': use local"),
     (["--val-split", "1.5"], "--val-split 1.5 must be between 0 and 1"),
     (["--backends", "tflite"], "--backends tflite: available here: lite, ncnn"),

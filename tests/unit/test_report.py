@@ -261,11 +261,37 @@ def test_precisions_side_by_side_with_the_engine_of_each_number(tmp_path):
     assert "come from different image sets" in md
     view = json.loads(api.report([tmp_path], fmt="json"))["tables"][0]["by_precision"]
     (m,) = view["models"]
-    assert m["model"] == base and not m["same_images"] and view["threads"] == 1
+    assert m["model"] == base and not m["same_images"] and view["threads"] == [1] and view["emulated"] is False
+    assert [p["latency_ms"] for p in m["precisions"]] == [{"1": 6.0}, {"1": 4.0}, {"1": 4.5}]
     assert [(p["precision"], p["top1_engine"]) for p in m["precisions"]] == [
         ("fp32", "paddle"), ("int8", "paddle-lite-arm v2.13-rc (mlite-arm-runner, native) on abc123"),
         ("int8-mixed", "onnxruntime")]
     assert "Precisions side by side" in api.report([tmp_path], fmt="html")
+
+
+def test_fp32_fp16_int8_side_by_side_at_every_thread_count_and_emulated_times_said(tmp_path):
+    """Paddle Lite's table shape: per model FP32 / FP16 / INT8 next to each other, latency per thread count."""
+    base = "MobileNetV1"
+    for name, prec, src, backend, scale in [(f"{base}_int8", "int8", base, "arm", 0.5), (base, "fp32", None, "arm", 1.0),
+                                            (f"{base}_fp16", "fp16", base, "arm", 0.6)]:
+        (tmp_path / name).mkdir()
+        _manifest(tmp_path, name, prec, src)
+        for t in (1, 2, 4):
+            _result(tmp_path, name, t, 30.0 * scale / t, backend=backend,
+                        extra={"precision": prec, "emulated": True})
+    md = api.report([tmp_path])
+    head = next(ln for ln in md.splitlines() if ln.startswith("| Models | fp32 [arm] MB"))
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    assert cols[1:6] == ["fp32 [arm] MB", "fp32 [arm] emulated ms t=1", "fp32 [arm] emulated ms t=2",
+                         "fp32 [arm] emulated ms t=4", "fp32 [arm] top-1 (engine)"]
+    assert cols[6] == "fp16 [arm] MB" and cols[11] == "int8 [arm] MB" and len(cols) == 16
+    row = next(ln for ln in md.splitlines() if ln.startswith(f"| {base} |") and len(ln.split("|")) == 18)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:5] == ["30.00", "15.00", "7.50"] and cells[7:10] == ["18.00", "9.00", "4.50"]
+    assert "Times are emulated (qemu-user)" in md
+    view = json.loads(api.report([tmp_path], fmt="json"))["tables"][0]["by_precision"]
+    assert view["threads"] == [1, 2, 4] and view["emulated"] is True
+    assert [p["precision"] for p in view["models"][0]["precisions"]] == ["fp32", "fp16", "int8"]
 
 
 def test_no_side_by_side_view_for_a_single_precision(tmp_path):
