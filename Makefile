@@ -78,7 +78,8 @@ android-test: system-packages
 	javac --release 8 -Xlint:-options -d $(ANDROID_BUILD)/main $(ANDROID_SRC)/main/java/com/mlite/core/*.java
 	javac -d $(ANDROID_BUILD)/test -cp $(ANDROID_BUILD)/main:$(JUNIT_JAR) $(ANDROID_SRC)/test/java/com/mlite/core/*.java
 	java -cp $(ANDROID_BUILD)/main:$(ANDROID_BUILD)/test:$(ANDROID_SRC)/test/resources:$(JUNIT_JAR):$(HAMCREST_JAR) \
-	  org.junit.runner.JUnitCore com.mlite.core.PreprocessParityTest com.mlite.core.PostprocessTest com.mlite.core.ModelConfigTest
+	  org.junit.runner.JUnitCore com.mlite.core.PreprocessParityTest com.mlite.core.PostprocessTest com.mlite.core.ModelConfigTest \
+	  com.mlite.core.CpuFeaturesTest
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
@@ -91,6 +92,7 @@ bench: install arm-prereqs board-root
 	$(PY) -m benchmarks.devices
 	$(PY) -m benchmarks.ssld
 	$(PY) -m benchmarks.arm
+	$(PY) -m benchmarks.fp16
 	$(PY) -m benchmarks.study
 	$(PY) -m benchmarks.zoo_pipeline
 

@@ -90,14 +90,18 @@ def load_source(model_dir: Path) -> Source:
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise MliteError(f"--model-dir {str(model_dir)!r} is not a directory; pass the folder 'mlite export' wrote")
+    m = read_manifest(model_dir)
+    md = m.to_dict() if m is not None else None
+    if md is not None and md.get("precision") == "fp16":
+        src = (md.get("source") or {}).get("directory")
+        raise MliteError(f"{str(model_dir)!r} is a baked FP16 .nb (no Paddle program): quantize or re-export its FP32 "
+                         "source" + (f" {src!r}" if src else "") + " instead")
     model_file, params_file = find_paddle_model(model_dir)
     ops, shape, params = _program_facts(model_file)
     quant_ops = sorted({o for o in ops if o.startswith(QUANT_OP_PREFIXES)})
     if quant_ops:
         raise AlreadyQuantized(f"{str(model_dir)!r} is already quantized (it has {', '.join(quant_ops[:2])} ops); "
                                "quantize the FP32 model instead")
-    m = read_manifest(model_dir)
-    md = m.to_dict() if m is not None else None
     if md is not None and md.get("stage") == "export":
         shape = tuple(md["input_shape"])
         return Source(directory=model_dir, name=md["model"], model_file=model_file, params_file=params_file,

@@ -683,6 +683,8 @@ def package_cmd(android, model_dir, app, labels, threads, power_mode, as_json) -
         return
     for name, size in res.files.items():
         click.echo(f"  {str(Path(app) / 'app/src/main/assets' / name):<50} {size / 1e6:8.3f} MB")
+    for note in res.notes:
+        click.echo(f"note: {note}")
     click.echo(f"next: open {app} in Android Studio (see {Path(app) / 'README.md'}) and run it on the phone")
 
 

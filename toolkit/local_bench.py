@@ -40,6 +40,10 @@ def _artifact(model_dir: Path, m, backend: str) -> Path:
     arts = [a for a in m.artifacts if a.format in formats] if m else []
     if backend == "lite":
         arts = [a for a in arts if a.target == "x86"]
+    if not arts and m and m.to_dict().get("precision") == "fp16":
+        raise MliteError(f"{str(model_dir)!r} is a baked FP16 ARM .nb: it runs on ARMv8.2 CPUs with FP16 arithmetic "
+                         "only; measure it with 'mlite push --adb/--ssh' on such a device (or 'mlite eval --device "
+                         "local' under qemu), and bench its FP32 source here")
     if not arts:
         what, hint = HINTS[backend]
         raise MliteError(f"{str(model_dir)!r} has no {what} for backend {backend}: {hint}")

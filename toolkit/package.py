@@ -20,9 +20,10 @@ class Packaged:
     app: Path
     files: dict[str, int] = field(default_factory=dict)     # asset -> bytes
     config: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"app": str(self.app), "files": self.files, "config": self.config}
+        return {"app": str(self.app), "files": self.files, "config": self.config, "notes": self.notes}
 
 
 def imagenet_labels() -> list[str]:
@@ -72,9 +73,14 @@ def package_android(model_dir: Path, app: Path = Path("android_demo"), labels: P
     cfg = app_config(md, threads, power_mode)
     _install_together(assets, {"model.nb": model.nb.read_bytes(), "labels.txt": ("\n".join(names) + "\n").encode(),
                                "config.json": (json.dumps(cfg, indent=2) + "\n").encode()})
+    notes = []
+    if cfg["precision"] == "fp16":
+        notes.append("a baked FP16 .nb: the app needs Paddle Lite's Android library built with --with_arm82_fp16=ON "
+                     "(the plain armv8 one aborts on its 'calib' ops) and a phone with ARMv8.2 FP16 arithmetic; on "
+                     "others (Cortex-A53/A72) the app refuses the model with one message (it reads /proc/cpuinfo)")
     return Packaged(app=Path(app),
                     files={f: (assets / f).stat().st_size for f in ("model.nb", "labels.txt", "config.json")},
-                    config=cfg)
+                    config=cfg, notes=notes)
 
 
 def _install_together(assets: Path, files: dict[str, bytes]) -> None:

@@ -214,6 +214,9 @@ def _lite_runner(cfg: PushConfig, info: DeviceInfo, fp16: bool) -> Path:
 
 
 def _lite_plan(dev: Device, ws, model: Model, cfg: PushConfig, info: DeviceInfo) -> RunPlan:
+    if cfg.cpu_precision == "fp16" and model.precision not in ("fp32", "fp16"):
+        raise MliteError(f"--cpu-precision fp16 switches an FP32 .nb to Paddle Lite's FP16 kernels; {model.nb.name} is "
+                         f"{model.precision.upper()}: push it without the flag, or push the FP32 model with it")
     fp16 = model.precision == "fp16" or cfg.cpu_precision == "fp16"
     cpu_fp16 = None
     if fp16:

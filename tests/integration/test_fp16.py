@@ -65,6 +65,18 @@ def test_baked_fp16_export_ran_on_fp16_kernels(fp16_model):
     assert p.returncode == 4 and "mlite-arm-runner-fp16" in p.stderr.strip().splitlines()[-1], p.stderr
 
 
+def test_package_of_an_fp16_model_says_what_the_app_needs(fp16_model, tmp_path):
+    import shutil
+    out, _res = fp16_model
+    app = tmp_path / "android_demo"
+    shutil.copytree(REPO / "android_demo", app, ignore=shutil.ignore_patterns("*.nb", "labels.txt", "config.json"))
+    p = run_mlite("package", "--android", "--model-dir", out / "MobileNetV1_x0_25_fp16", "--app", app)
+    assert p.returncode == 0, p.stderr
+    assert "--with_arm82_fp16=ON" in p.stdout and "ARMv8.2 FP16" in p.stdout
+    # the app reads this and checks /proc/cpuinfo before loading (CpuFeatures, make android-test)
+    assert json.loads((app / "app/src/main/assets/config.json").read_text())["precision"] == "fp16"
+
+
 def test_fp16_nan_model_is_refused_with_the_reason(tmp_path):
     p = run_mlite("export", "--model", "MobileNetV3_small_x0_35", "--weights", "random", "--image-size", "32",
                   "--precision", "fp16", "--out", tmp_path)

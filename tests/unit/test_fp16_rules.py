@@ -58,3 +58,12 @@ def test_results_are_filed_under_the_precision_that_ran():
     with pytest.raises(RunnerError, match="did not report FP16"):
         ran_precision("fp16", _plan(), meta)                              # never filed as FP16 without proof
     assert runners.remote_name(Path("/x/mlite-arm-runner-fp16")) == "mlite-arm-runner-fp16"
+
+
+def test_the_runtime_switch_is_for_fp32_files_only():
+    from toolkit.errors import MliteError
+    from toolkit.push import Model, PushConfig, _lite_plan
+    int8 = Model(name="M_int8", nb=Path("M_int8.nb"), target="arm", precision="int8", weights="random",
+                 input_shape=(1, 3, 224, 224), sha256="x")
+    with pytest.raises(MliteError, match="--cpu-precision fp16 switches an FP32 .nb.*M_int8.nb is INT8"):
+        _lite_plan(None, None, int8, PushConfig(model_dir=Path("."), cpu_precision="fp16"), None)   # before the device

@@ -7,12 +7,15 @@ import com.baidu.paddle.lite.MobileConfig;
 import com.baidu.paddle.lite.PaddlePredictor;
 import com.baidu.paddle.lite.PowerMode;
 import com.baidu.paddle.lite.Tensor;
+import com.mlite.core.CpuFeatures;
 import com.mlite.core.Labels;
 import com.mlite.core.ModelConfig;
 import com.mlite.core.Postprocess;
 import com.mlite.core.Preprocess;
 
+import java.io.ByteArrayOutputStream;
 import java.io.File;
+import java.io.FileInputStream;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -40,6 +43,11 @@ public final class Classifier implements AutoCloseable {
         config = ModelConfig.parse(readAsset(context, "config.json"));
         try (InputStream in = context.getAssets().open("labels.txt")) {
             labels = Labels.read(in);
+        }
+        if ("fp16".equals(config.precision) && !CpuFeatures.hasFp16(readFile("/proc/cpuinfo"))) {
+            // a baked FP16 .nb runs FP16 instructions whatever the CPU: SIGILL on ARMv8.0 cores (Cortex-A53/A72)
+            throw new IOException(config.model + " is an FP16 model and this phone's CPU has no ARMv8.2 FP16 "
+                    + "arithmetic (no asimdhp in /proc/cpuinfo): package the FP32 or INT8 model for it");
         }
         File model = new File(context.getFilesDir(), "model.nb");
         copyAsset(context, "model.nb", model);          // MobileConfig reads a file path
@@ -87,6 +95,19 @@ public final class Classifier implements AutoCloseable {
                 n += r;
             }
             return new String(buf, 0, n, StandardCharsets.UTF_8);
+        }
+    }
+
+    /** A /proc file: its size reads as 0, so read to the end. */
+    private static String readFile(String path) throws IOException {
+        try (InputStream in = new FileInputStream(path)) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] buf = new byte[1 << 14];
+            int r;
+            while ((r = in.read(buf)) > 0) {
+                out.write(buf, 0, r);
+            }
+            return new String(out.toByteArray(), StandardCharsets.UTF_8);
         }
     }
 
