@@ -5,19 +5,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from toolkit.errors import MliteError
+from toolkit.labels import (ClassMap, LabelError, class_map, class_names_file, read_class_names,  # noqa: F401
+                            write_class_names)
 from toolkit.preprocess import Preprocess, preprocess_array, read_rgb, resize_bilinear
 
 __all__ = ["Preprocess", "preprocess_array", "read_rgb", "resize_bilinear", "ImageSet", "DataError", "LabelsMissing",
-           "list_images", "open_folder", "class_index", "synthetic_batches"]
+           "list_images", "open_folder", "ClassMap", "class_map", "read_class_names", "write_class_names",
+           "class_names_file", "synthetic_batches"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 LIST_FILE = "val_list.txt"
 
 
-class DataError(MliteError):
+class DataError(LabelError):
     """An image folder or label file that cannot be used."""
 
 
@@ -46,7 +49,12 @@ class ImageSet:
     preprocess: Preprocess
     root: Path
     skipped: list[str] = field(default_factory=list)   # unreadable files (relative paths)
-    classes: list[str] | None = None
+    class_map: "ClassMap | None" = None                 # class folders -> labels (class-folder sets)
+
+    @property
+    def classes(self) -> list[str] | None:
+        """The class folders present, in label order."""
+        return list(self.class_map.names) if self.class_map else None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -72,7 +80,7 @@ class ImageSet:
         idx = sorted(np.random.RandomState(seed).choice(len(self.files), n, replace=False).tolist())
         return ImageSet(files=[self.files[i] for i in idx],
                         labels=None if self.labels is None else [self.labels[i] for i in idx],
-                        preprocess=self.preprocess, root=self.root, skipped=self.skipped, classes=self.classes)
+                        preprocess=self.preprocess, root=self.root, skipped=self.skipped, class_map=self.class_map)
 
     def listing_sha256(self) -> str:
         """Identity of the labelled set: sha256 of its 'relative/path label' lines."""
@@ -98,50 +106,41 @@ def _readable(files: list[Path]) -> tuple[list[Path], list[Path]]:
     return ok, bad
 
 
-def class_index(names: set[str]) -> tuple[list[str], dict[str, int]]:
-    """Class folders in label order and their labels. Folders named by integers are class ids
-    (folder ``10`` is class 10, also when some classes have no folder); other names are sorted as
-    strings, as ImageNet's synset folders are (``n01440764`` is class 0)."""
-    if names and all(n.isdigit() for n in names):
-        classes = sorted(names, key=lambda n: (int(n), n))
-        clash = next(((a, b) for a, b in zip(classes, classes[1:]) if int(a) == int(b)), None)
-        if clash:
-            raise DataError(f"class folders {clash[0]!r} and {clash[1]!r} are both class {int(clash[0])}; "
-                            "rename one (folders named by numbers are class ids)")
-        return classes, {c: int(c) for c in classes}
-    classes = sorted(names)
-    return classes, {c: i for i, c in enumerate(classes)}
-
-
 def open_folder(root: Path, preprocess: Preprocess, labels_file: Path | None = None,
-                need_labels: bool = False, what: str = "image folder") -> ImageSet:
-    """Read an image folder: a class-per-folder tree, or a ``path label`` list file."""
-    root = Path(root)
-    files = list_images(root)
-    list_path = Path(labels_file) if labels_file else (root / LIST_FILE if (root / LIST_FILE).is_file() else None)
+                need_labels: bool = False, what: str = "image folder", classes: Sequence[str] | None = None,
+                dense: bool = False) -> ImageSet:
+    """Read an image folder: a class-per-folder tree (labels by ``class_map``: ``classes`` is the model's
+    recorded class list, ``dense`` labels a new head 0..K-1), or a ``path label`` list file."""
+    shown = str(root)
+    root = Path(os.path.abspath(root))      # relative --data/--labels: every path below is absolute (links kept)
+    files = list_images(root if root.is_dir() else Path(shown))     # the error names the folder as typed
+    list_path = Path(os.path.abspath(labels_file)) if labels_file else (
+        root / LIST_FILE if (root / LIST_FILE).is_file() else None)
     labels: list[int] | None = None
-    classes = None
+    cmap = None
     if list_path is not None:
         files, labels = _read_list(root, list_path)
     elif need_labels:
-        classes, index = class_index({f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1})
-        if not classes:
-            raise LabelsMissing(f"{what} {str(root)!r} has no labels: use one sub-folder per class, "
-                            f"or a '{LIST_FILE}' (lines 'relative/path.jpg label'), or pass --labels FILE")
-        files = [f for f in files if len(f.relative_to(root).parts) > 1]
-        labels = [index[f.relative_to(root).parts[0]] for f in files]
+        in_class = [f for f in files if len(f.relative_to(root).parts) > 1]
+        folders = {f.relative_to(root).parts[0] for f in in_class}
+        if not folders:
+            raise LabelsMissing(f"{what} {shown!r} has no labels: use one sub-folder per class, "
+                                f"or a '{LIST_FILE}' (lines 'relative/path.jpg label'), or pass --labels FILE")
+        cmap = class_map(folders, classes, dense)
+        files = in_class
+        labels = [cmap.labels[f.relative_to(root).parts[0]] for f in files]
     if not files:
-        raise DataError(f"{what} {str(root)!r} holds no images (.jpg, .jpeg, .png, .bmp); "
+        raise DataError(f"{what} {shown!r} holds no images (.jpg, .jpeg, .png, .bmp); "
                         "point it at a folder of images")
     ok, bad = _readable(files)
     if not ok:
-        raise DataError(f"{what} {str(root)!r}: none of its {len(files)} image files can be decoded; "
+        raise DataError(f"{what} {shown!r}: none of its {len(files)} image files can be decoded; "
                         "check that they are real images")
     if labels is not None:
         keep = set(map(str, ok))
         labels = [lab for f, lab in zip(files, labels) if str(f) in keep]
     return ImageSet(files=ok, labels=labels, preprocess=preprocess, root=root,
-                    skipped=[str(b.relative_to(root)) for b in bad], classes=classes)
+                    skipped=[str(b.relative_to(root)) for b in bad], class_map=cmap)
 
 
 def _read_list(root: Path, list_path: Path) -> tuple[list[Path], list[int]]:
@@ -154,8 +153,8 @@ def _read_list(root: Path, list_path: Path) -> tuple[list[Path], list[int]]:
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
             raise DataError(f"{list_path.name} line {n}: expected 'relative/path.jpg label', got {line.strip()!r}")
-        f = (root / parts[0]).resolve()
-        if not f.is_relative_to(root.resolve()):
+        f = Path(os.path.normpath(root / parts[0]))
+        if not f.is_relative_to(root):
             raise DataError(f"{list_path.name} line {n}: path {parts[0]!r} leaves the data folder")
         if f.is_file():
             files.append(f)

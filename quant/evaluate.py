@@ -68,7 +68,8 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
     m = read_manifest(model_dir)
     md = m.to_dict() if m else {}
     pp = data.Preprocess.from_dict(md["preprocess"]) if "preprocess" in md else data.Preprocess()
-    images = data.open_folder(data_dir, pp, labels_file=labels, need_labels=True, what="--data folder")
+    images = data.open_folder(data_dir, pp, labels_file=labels, need_labels=True, what="--data folder",
+                              classes=md.get("class_names"))
     if limit is not None:
         if limit < 1:
             raise MliteError(f"--limit must be at least 1 (got {limit})")
@@ -117,6 +118,11 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
         res.top1_drop = round((res.fp32_top1 - res.top1) * 100, 3)
         res.agreement = float(np.mean(ref.argmax(1) == logits.argmax(1)))
     res.seconds = round(time.perf_counter() - t0, 3)
+    if (md.get("weights") or {}).get("kind") == "random":
+        res.warnings.append("this model has random weights (latency/size only): its top-1 is chance or worse and "
+                            "says nothing about the architecture; export with --weights pretrained or PATH")
+    if images.skipped:
+        res.warnings.append(f"{len(images.skipped)} unreadable image file(s) skipped (e.g. {images.skipped[0]})")
     if record and m is not None:
         try:
             _record(model_dir, m, res)

@@ -30,6 +30,7 @@ class FinetuneResult:
     losses: list[float] = field(default_factory=list)
     val_top1: list[float | None] = field(default_factory=list)      # per epoch (Paddle dygraph)
     key: str = ""
+    class_names: list[str] = field(default_factory=list)      # label i = class_names[i] (also NAME.classes.txt)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,10 +58,14 @@ def backbone_state(model, arch, state: dict) -> dict:
     return kept
 
 
-def finetune(spec, train: ImageSet, val: ImageSet | None, num_classes: int, init, cfg: TrainConfig,
+def finetune(spec, train: ImageSet, val: ImageSet | None, class_names: list[str], init, cfg: TrainConfig,
              dest: Path, init_note: str, key: str,
              on_epoch: Callable[[int, float, float | None], None] | None = None) -> FinetuneResult:
-    """Train ``spec`` (K = ``num_classes`` outputs) on ``train``; ``init`` is a Weights (pretrained) or None."""
+    """Train ``spec`` (K = ``len(class_names)`` outputs, label i = class_names[i]) on ``train``; ``init`` is a
+    Weights (pretrained) or None. The class names are stored beside the weights (``NAME.classes.txt``):
+    exports of them record the names, and eval maps class folders by them."""
+    from .data import write_class_names
+    num_classes = len(class_names)
     from toolkit import weights as weights_mod
     from toolkit.artifacts import write_text_atomic, writing
     from toolkit.paddle_env import import_arch, import_paddle
@@ -83,9 +88,11 @@ def finetune(spec, train: ImageSet, val: ImageSet | None, num_classes: int, init
     with writing(out):
         paddle.save(model.state_dict(), str(part))
     os.replace(part, out)
+    write_class_names(out, class_names)
     res = FinetuneResult(model=spec.name, weights=str(out), init=how, init_note=init_note, num_classes=num_classes,
                          epochs=cfg.epochs, train_images=len(train), seconds=seconds,
-                         losses=[round(x, 5) for x in log.losses], val_top1=log.accuracies, key=key)
+                         losses=[round(x, 5) for x in log.losses], val_top1=log.accuracies, key=key,
+                         class_names=list(class_names))
     write_text_atomic(dest / "finetune.json", json.dumps(res.to_dict(), indent=2) + "\n")
     return res
 
@@ -97,5 +104,8 @@ def cached(dest: Path, key: str) -> FinetuneResult | None:
     except (OSError, ValueError):
         return None
     if d.get("key") != key or not Path(d.get("weights", "")).is_file():
+        return None
+    from .data import class_names_file
+    if not class_names_file(Path(d["weights"])).is_file():
         return None
     return FinetuneResult(**d)

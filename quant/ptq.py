@@ -132,7 +132,8 @@ def quantize(cfg: QuantConfig) -> QuantResult:
                 "batch_size": cfg.batch_size, "calibration": calib_record, "target": cfg.target, "onnx": cfg.onnx,
                 "op_types": OP_TYPES, "tools": tool_versions(), "arm_check": parity.arm_engine()}
     if method == "qat":
-        qat_data = data.open_folder(cfg.qat_train, src.preprocess, need_labels=True, what="--train folder")
+        qat_data = data.open_folder(cfg.qat_train, src.preprocess, need_labels=True, what="--train folder",
+                                    classes=(src.manifest or {}).get("class_names"))
         settings["qat"] = {"train": qat_data.describe(), "epochs": cfg.qat_epochs, "lr": cfg.qat_lr}
     if mixed is not None:
         settings["mixed"] = mixed["settings"]
@@ -173,7 +174,8 @@ def _mixed_settings(cfg: QuantConfig, src: Source) -> dict | None:
     images = None
     if cfg.val is not None:
         try:                              # labelled: top-1 drops; else (--sensitivity only) output distances
-            images = data.open_folder(cfg.val, src.preprocess, need_labels=True, what="--val folder")
+            images = data.open_folder(cfg.val, src.preprocess, need_labels=True, what="--val folder",
+                                      classes=(src.manifest or {}).get("class_names"))
         except data.LabelsMissing:
             if cfg.max_drop is not None:
                 raise
@@ -283,7 +285,8 @@ def _finish(src, cfg, name, tmp: Path, steps: Steps, settings, key, calib_record
                                                                "label": f"{src.weights_kind} weights"}),
                "params": src.params, "bytes_per_param": round(nb_bytes / max(src.params, 1), 4),
                "input_shape": list(src.input_shape), "preprocess": src.preprocess.to_dict(),
-               "num_classes": (src.manifest or {}).get("num_classes"), "family": (src.manifest or {}).get("family"),
+               "num_classes": (src.manifest or {}).get("num_classes"),
+               "class_names": (src.manifest or {}).get("class_names"), "family": (src.manifest or {}).get("family"),
                "arch": (src.manifest or {}).get("arch"), "module": (src.manifest or {}).get("module"),
                "calibration": calib_record, "algo": settings["algo"], "quant_seconds": info.get("seconds"),
                "compat_fixes": opt.compat_fixes, "graph_simplified": opt.simplified, "onnx": onnx_info, "checks": report,

@@ -67,9 +67,9 @@ class DistillResult(StageResult):
 
 # ---- inputs -------------------------------------------------------------------------------------
 
-def _open(path: Path, pp: data.Preprocess, what: str) -> data.ImageSet:
+def _open(path: Path, pp: data.Preprocess, what: str, classes=None) -> data.ImageSet:
     try:
-        return data.open_folder(path, pp, need_labels=True, what=what)
+        return data.open_folder(path, pp, need_labels=True, what=what, classes=classes)
     except data.LabelsMissing:
         return data.open_folder(path, pp, what=what)
 
@@ -195,12 +195,15 @@ def distill(cfg: DistillConfig) -> DistillResult:
     if student.int8:
         raise DistillError(f"{student.name} is an INT8 entry: distill into its FP32 model, then export with --int8")
     pp = data.Preprocess.for_input_size(cfg.image_size)
-    labelled = _open(cfg.data, pp, "--data folder")
+    teacher = _resolve_teacher(cfg)
+    # the teacher's recorded class list (an mlite export of a model mlite trained), else the folder rule
+    class_names = (teacher.manifest or {}).get("class_names")
+    labelled = _open(cfg.data, pp, "--data folder", class_names)
     unlabelled = data.open_folder(cfg.unlabeled, pp, what="--unlabeled folder") if cfg.unlabeled else None
     if labelled.labels is None and unlabelled is None:
         raise DistillError(f"--data {str(cfg.data)!r} has no labels and no --unlabeled folder was given: "
                            "give class sub-folders (or val_list.txt), or --unlabeled DIR")
-    val = data.open_folder(cfg.val, pp, need_labels=True, what="--val folder") if cfg.val else None
+    val = data.open_folder(cfg.val, pp, need_labels=True, what="--val folder", classes=class_names) if cfg.val else None
 
     paddle = import_paddle()
     device = _device(paddle)
@@ -217,7 +220,6 @@ def distill(cfg: DistillConfig) -> DistillResult:
     sets = [labelled] + ([unlabelled] if unlabelled else [])
     listing = "\n".join(f"{f}\t{f.stat().st_size}" for s in sets for f in s.files)
     s_weights = weights_mod.resolve(student, cfg.student_weights, cfg.seed)
-    teacher = _resolve_teacher(cfg)
     settings = {"student": student.name, "student_weights": s_weights.identity, "teacher": cfg.teacher,
                 "teacher_weights": teacher.identity, "data": hashlib_text(listing),
                 "labels": labelled.labels is not None, **{k: getattr(cfg, k) for k in (
@@ -318,11 +320,15 @@ def distill(cfg: DistillConfig) -> DistillResult:
     with staging_dir(final) as tmp:
         with writing(final / f"{name}.pdparams"):
             paddle.save(inner.state_dict(), str(tmp / f"{name}.pdparams"))
+        if class_names:
+            data.write_class_names(tmp / f"{name}.pdparams", class_names)
         manifest = Manifest(
             stage=STAGE, model=name, key=key, settings=settings, tools=settings["tools"],
-            artifacts=[Artifact.of(tmp, f"{name}.pdparams", "paddle-weights", "any")],
+            artifacts=[Artifact.of(tmp, f"{name}.pdparams", "paddle-weights", "any")]
+            + ([Artifact.of(tmp, f"{name}.classes.txt", "class-names", "any")] if class_names else []),
             extra={"mlite_version": __version__, "student": student.name, "teacher": teacher_info,
-                   "num_classes": n_classes, "image_size": cfg.image_size, "device": device, "world_size": world,
+                   "num_classes": n_classes, "class_names": class_names, "image_size": cfg.image_size,
+                   "device": device, "world_size": world,
                    "data": {"labelled": labelled.describe(),
                             "unlabelled": unlabelled.describe() if unlabelled else None,
                             "unlabelled_kept": int(len(keep_unl)) if keep_unl is not None else 0,

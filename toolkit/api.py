@@ -132,7 +132,8 @@ def study(data: Path | str, models: str | None = None, family: str | None = None
     from .study_report import write_all
     cfg = StudyConfig(data=Path(data), models=select(models, family, preset), device=device,
                       val=Path(val) if val else None, val_split=val_split, epochs=epochs, image_size=image_size,
-                      precisions=precisions or ["fp32"], backends=backends or ["lite"], threads=threads or [1, 2, 4],
+                      precisions=["fp32"] if precisions is None else precisions,
+                      backends=["lite"] if backends is None else backends, threads=threads or [1, 2, 4],
                       warmup=warmup, repeats=repeats, lr=lr, batch_size=batch_size, seed=seed, weights=weights,
                       identity=Path(identity) if identity else None, ssh_config=Path(ssh_config) if ssh_config else None,
                       out=Path(out), progress=progress)

@@ -93,9 +93,12 @@ def export(cfg: ExportConfig) -> ExportResult:
         with steps.step("weights"):
             weights = weights_mod.resolve(spec, cfg.weights, cfg.seed, progress=steps.bar)
         input_shape = (1, 3, cfg.image_size, cfg.image_size)
+        class_names = _class_names(weights)
         settings = {"recipe": RECIPE_VERSION, "model": spec.name, "arch": spec.arch, "weights": weights.identity,
                     "target": target.name, "onnx": cfg.onnx, "verify": cfg.verify, "input_shape": list(input_shape),
                     "num_classes": cfg.num_classes, "tools": tool_versions()}
+        if class_names is not None:   # only then: existing exports keep their keys
+            settings["class_names"] = class_names
         if cfg.verify and not target.runs_on_host:
             settings["verify_engine"] = parity.arm_engine()
         if cfg.ncnn:                  # only then: existing exports keep their keys
@@ -120,6 +123,11 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, inp
 
     with steps.step("build"):
         model, num_classes = build_model(spec, weights, cfg.num_classes)
+        names = settings.get("class_names")
+        if names is not None and len(names) != num_classes:
+            from .labels import class_names_file
+            raise MliteError(f"{str(class_names_file(weights.path))!r} names {len(names)} classes, the weights' "
+                             f"classifier has {num_classes}: fix or remove that file")
         n_params = sum(int(p.numel()) for p in model.parameters())
         save_inference(model, input_shape, tmp)
     model_file, params_file = tmp / MODEL_FILE, tmp / PARAMS_FILE
@@ -152,6 +160,7 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, inp
         extra={"mlite_version": __version__, "weights": weights.to_dict(), "params": n_params,
                "precision": "fp32", "family": spec.family, "arch": spec.arch, "module": spec.module,
                "input_shape": list(input_shape), "num_classes": num_classes,
+               "class_names": settings.get("class_names"),
                "preprocess": Preprocess.for_input_size(input_shape[-1]).to_dict(),
                "compat_fixes": opt.compat_fixes, "graph_simplified": opt.simplified, "onnx": onnx_info,
                "ncnn": ncnn_info,
@@ -159,6 +168,14 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, inp
                "timings_s": dict(steps.timings)})
     manifest.write(tmp)
     return manifest
+
+
+def _class_names(weights) -> list[str] | None:
+    """The class names mlite recorded when it trained these weights (``NAME.classes.txt``), else None."""
+    if weights.path is None or weights.kind != "file":
+        return None
+    from .labels import read_class_names
+    return read_class_names(weights.path)
 
 
 def _verified_on(checks: list, target) -> dict:

@@ -22,6 +22,7 @@ STAGE = "fp16"
 RECIPE_VERSION = 1
 TOLERANCE = 5e-2          # max |FP16 - Paddle FP32| over the output's scale (FP16 has an 11-bit mantissa)
 FP32_LEVEL = 1e-4         # the FP32 parity tolerance: an output this close to FP32 did not run FP16 arithmetic
+FP16_MIN_NORMAL = 2.0 ** -14   # 6.1e-5: below it FP16 keeps few or no significant bits
 INPUTS = 2                # fixed parity inputs
 
 
@@ -57,13 +58,25 @@ class Fp16Check:
     ran: str                  # the precision the runner says ran (fp16 / fp32)
     evidence: str | None
     fp16_arithmetic: bool     # the outputs differ from FP32 by more than FP32 rounding (not an FP32 fallback)
+    accepted: str | None = None   # why a check that missed the tolerance was still published (random weights)
+
+    @property
+    def underflow(self) -> bool:
+        """Paddle FP32's whole output is below FP16's smallest normal number: FP16 cannot represent it."""
+        return self.scale < FP16_MIN_NORMAL
 
     @property
     def ok(self) -> bool:
         return self.non_finite == 0 and self.relative <= self.tolerance and self.ran == "fp16" and self.fp16_arithmetic
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"ok": self.ok}
+        return asdict(self) | {"ok": self.ok, "underflow": self.underflow}
+
+    def latency_only(self, weights_kind: str) -> bool:
+        """A random-weight model whose outputs underflow FP16 but ran FP16 arithmetic without NaN: its FP16 file
+        is good for latency and size, as random weights are (their tiny activations are not a trained model's)."""
+        return (weights_kind == "random" and self.underflow and self.non_finite == 0 and self.ran == "fp16"
+                and self.fp16_arithmetic)
 
     def reason(self, model: str) -> str:
         if self.non_finite:
@@ -74,8 +87,10 @@ class Fp16Check:
         if self.ran != "fp16" or not self.fp16_arithmetic:
             return (f"{model}: the FP16 .nb did not run FP16 arithmetic ({self.evidence or 'runner said ' + self.ran}; "
                     f"output within {self.relative:.1e} of FP32); it is not published as FP16; please report it")
+        small = (f"; its outputs (at most {self.scale:.2g}) are below FP16's smallest normal number "
+                 f"{FP16_MIN_NORMAL:.2g}, so FP16 cannot represent them" if self.underflow else "")
         return (f"{model}: in FP16 the output differs from Paddle FP32 by {self.relative:.3g} of its scale (max |diff| "
-                f"{self.max_abs_diff:.3g}), above the FP16 tolerance {self.tolerance:g}; ship FP32 or INT8; "
+                f"{self.max_abs_diff:.3g}), above the FP16 tolerance {self.tolerance:g}{small}; ship FP32 or INT8; "
                 "nothing was written")
 
 
@@ -114,7 +129,11 @@ def export_fp16(cfg: Fp16Config) -> Fp16Result:
             with steps.step("check fp16"):
                 check = check_fp16(src, nb)
             if not check.ok:
-                raise ParityError(check.reason(src.name))
+                if not check.latency_only(src.weights_kind):
+                    raise ParityError(check.reason(src.name))
+                check.accepted = (f"random weights (latency/size only): their outputs (at most {check.scale:.2g}) are "
+                                  f"below FP16's smallest normal number {FP16_MIN_NORMAL:.2g}, so FP16 rounds them "
+                                  f"away ({check.relative:.2g} of scale); a trained model's are not that small")
         md = src.manifest or {}
         arts = [Artifact.of(tmp, nb.name, "paddle-lite-nb", "arm")]
         manifest = Manifest(
@@ -123,7 +142,7 @@ def export_fp16(cfg: Fp16Config) -> Fp16Result:
                    "source": {"directory": str(src.directory.resolve()), "model": src.name},
                    "weights": md.get("weights", {"kind": src.weights_kind, "label": f"{src.weights_kind} weights"}),
                    "params": src.params, "input_shape": list(src.input_shape), "preprocess": src.preprocess.to_dict(),
-                   "num_classes": md.get("num_classes"), "family": md.get("family"), "arch": md.get("arch"),
+                   "num_classes": md.get("num_classes"), "class_names": md.get("class_names"), "family": md.get("family"), "arch": md.get("arch"),
                    "module": md.get("module"), "compat_fixes": res.compat_fixes, "graph_simplified": res.simplified,
                    "opt": {"version": runners.nb_version(nb), "path": str(opt), "enable_fp16": True},
                    "runtime": {"runner": runners.ARM_FP16_RUNNER, "lite_version": found[1].lite_version if found else None,
@@ -135,8 +154,11 @@ def export_fp16(cfg: Fp16Config) -> Fp16Result:
                                    else "not checked (--no-verify): FP16 may compute NaN for some models"},
                    "timings_s": dict(steps.timings)})
         manifest.write(tmp)
+    warnings = [note] if note else []
+    if check is not None and check.accepted:
+        warnings.append(f"{name}: FP16 parity not met, published for latency/size only: {check.accepted}")
     return Fp16Result(model=name, directory=final, cached=False, manifest=manifest.to_dict(),
-                      warnings=[note] if note else [], artifacts=manifest.artifacts)
+                      warnings=warnings, artifacts=manifest.artifacts)
 
 
 def check_fp16(src, nb: Path) -> Fp16Check:

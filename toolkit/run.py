@@ -58,6 +58,9 @@ def select_models(models: str | None, family: str | None, all_: bool) -> list[st
             raise MliteError(f"unknown --family {family!r}: choose one of {', '.join(zoo.FAMILIES)}")
         return [n for n, s in reg.items() if s.family == family]
     names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise MliteError(f"--models {models!r} names no model: give zoo names separated by commas, e.g. "
+                         "--models MobileNetV3_small_x1_0,ShuffleNetV2_x0_5 (mlite models lists them)")
     for n in names:
         zoo.get(n)                   # validates, suggests
     return list(dict.fromkeys(names))

@@ -144,56 +144,59 @@ def _open_device(cfg: StudyConfig):
 
 
 # ---- data ---------------------------------------------------------------------------------------
-def split_data(cfg: StudyConfig) -> tuple[Path, Path, int, dict]:
-    """(train dir, val dir, classes, record). With --val-split: a stratified split of --data, written as
-    folders of symbolic links under OUT/split-<hash> (every class on both sides)."""
+def split_data(cfg: StudyConfig) -> tuple[Path, Path, list[str], dict]:
+    """(train dir, val dir, class names in label order, record). Labels follow ``quant.data.class_map``
+    (``dense``: the new head's classes 0..K-1 in numeric-then-name order); the fine-tuned model records the
+    names, so every later command maps folders by them. With --val-split: a stratified split of --data,
+    written as folders of symbolic links under OUT/split-<hash> (every class on both sides)."""
     import numpy as np
     from quant import data
+    from .artifacts import staging_dir
     pp = data.Preprocess.for_input_size(cfg.image_size)
-    full = data.open_folder(cfg.data, pp, need_labels=True, what="--data folder")
+    full = data.open_folder(cfg.data, pp, need_labels=True, what="--data folder", dense=True)
     if full.classes is None:
         raise StudyError(f"--data {str(cfg.data)!r} needs one sub-folder per class (a labels list file is not "
                          "supported by study)")
+    names = full.classes
+    if len(names) < 2:
+        raise StudyError(f"--data {str(cfg.data)!r} has one class folder ({names[0]!r}): a classifier needs at "
+                         "least two classes (one sub-folder per class)")
     if cfg.val is not None:
-        val = data.open_folder(cfg.val, pp, need_labels=True, what="--val folder")
-        if val.classes != full.classes:
-            raise StudyError(f"--val {str(cfg.val)!r} has other class folders than --data ({len(val.classes or [])} vs "
-                             f"{len(full.classes)}); use the same class names in both")
-        return Path(cfg.data), Path(cfg.val), len(full.classes), {
+        val = data.open_folder(cfg.val, pp, need_labels=True, what="--val folder", classes=names)
+        if val.classes is None:
+            raise StudyError(f"--val {str(cfg.val)!r} needs one sub-folder per class, named as in --data")
+        return Path(cfg.data), Path(cfg.val), names, {
             "kind": "folders", "train": str(Path(cfg.data).resolve()), "val": str(Path(cfg.val).resolve()),
-            "train_images": len(full), "val_images": len(val), "classes": len(full.classes)}
+            "train_images": len(full), "val_images": len(val), "classes": len(names), "class_names": names,
+            "skipped_unreadable": len(full.skipped) + len(val.skipped)}
     listing = sorted(str(f.relative_to(full.root)) for f in full.files)
     key = hashlib.sha256(json.dumps([listing, cfg.val_split, cfg.seed]).encode()).hexdigest()[:12]
     root = Path(cfg.out) / f"split-{key}"
     by_class: dict[int, list[Path]] = {}
     for f, lab in zip(full.files, full.labels):
         by_class.setdefault(lab, []).append(f)
-    few = [full.classes[c] for c, fs in by_class.items() if len(fs) < 2]
+    few = [names[c] for c, fs in by_class.items() if len(fs) < 2]
     if few:
         raise StudyError(f"class(es) {', '.join(few[:3])} have fewer than 2 images: a split needs at least one "
                          "for training and one for validation; add images or pass --val DIR")
     rs = np.random.RandomState(cfg.seed)
-    counts = {"train": 0, "val": 0}
     if not (root / ".complete").is_file():
-        tmp = root.with_name(root.name + f".tmp{os.getpid()}")
-        for c, fs in sorted(by_class.items()):
-            order = rs.permutation(len(fs))
-            n_val = min(len(fs) - 1, max(1, round(len(fs) * cfg.val_split)))
-            for rank, i in enumerate(order):
-                side = "val" if rank < n_val else "train"
-                dest = tmp / side / full.classes[c] / fs[i].name
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(fs[i].resolve(), dest)
-        (tmp / ".complete").write_text(key + "\n")
-        if root.exists():
-            import shutil
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    for side in counts:
-        counts[side] = sum(1 for _ in (root / side).rglob("*") if _.is_symlink())
-    return root / "train", root / "val", len(full.classes), {
+        root.parent.mkdir(parents=True, exist_ok=True)
+        with staging_dir(root) as tmp:      # removed on any error or signal: no half-written split is left
+            for c, fs in sorted(by_class.items()):
+                order = rs.permutation(len(fs))
+                n_val = min(len(fs) - 1, max(1, round(len(fs) * cfg.val_split)))
+                for rank, i in enumerate(order):
+                    side = "val" if rank < n_val else "train"
+                    # the path inside the class folder: nested sub-folders keep files of the same name apart
+                    dest = tmp / side / fs[i].relative_to(full.root)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.symlink(fs[i].resolve(), dest)
+            (tmp / ".complete").write_text(key + "\n")
+    counts = {side: sum(1 for p in (root / side).rglob("*") if p.is_symlink()) for side in ("train", "val")}
+    return root / "train", root / "val", names, {
         "kind": "split", "fraction": cfg.val_split, "seed": cfg.seed, "directory": str(root.resolve()),
-        "train_images": counts["train"], "val_images": counts["val"], "classes": len(full.classes),
+        "train_images": counts["train"], "val_images": counts["val"], "classes": len(names), "class_names": names,
         "skipped_unreadable": len(full.skipped)}
 
 
@@ -210,12 +213,12 @@ def _init_weights(spec, cfg: StudyConfig, progress):
     return w, f"pretrained ImageNet backbone ({w.url or w.path}), new {spec.name} head"
 
 
-def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: int, steps) -> "object":
+def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: list[str], steps) -> "object":
     from quant import data, finetune
     w, note = _init_weights(spec, cfg, steps.bar)
     pp = data.Preprocess.for_input_size(cfg.image_size)
-    train = data.open_folder(train_dir, pp, need_labels=True, what="training split")
-    val = data.open_folder(val_dir, pp, need_labels=True, what="validation split")
+    train = data.open_folder(train_dir, pp, need_labels=True, what="training split", classes=classes)
+    val = data.open_folder(val_dir, pp, need_labels=True, what="validation split", classes=classes)
     key = hashlib.sha256(json.dumps({
         "recipe": finetune.RECIPE, "model": spec.name, "train": train.listing_sha256(),
         "classes": classes, "image_size": cfg.image_size, "epochs": cfg.epochs, "lr": cfg.lr,
@@ -322,7 +325,7 @@ def study_model(name: str, cfg: StudyConfig, dev, info, split: tuple, steps) -> 
     steps.describe(f"study {name}: export")
     out = Path(cfg.out) / "models"
     fp32 = export_model(name, weights=ft.weights, target=target, onnx=not arm, out=out, image_size=cfg.image_size,
-                        num_classes=classes, progress=False, ncnn="ncnn" in cfg.backends).fp32
+                        num_classes=len(classes), progress=False, ncnn="ncnn" in cfg.backends).fp32
     stages = {"fp32": fp32}
     if "int8" in cfg.precisions:       # INT8 .nb files are ARM's; on an x86 host ONNX Runtime runs the QDQ file
         steps.describe(f"study {name}: INT8")

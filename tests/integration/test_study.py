@@ -29,7 +29,7 @@ def test_split_is_stratified_deterministic_and_every_class_is_on_both_sides(tmp_
     cfg = StudyConfig(data=train, models=[], out=tmp_path / "out", val_split=0.25, image_size=32)
     a_train, a_val, classes, rec = split_data(cfg)
     b_train, b_val, _, rec2 = split_data(cfg)
-    assert (a_train, a_val, rec) == (b_train, b_val, rec2) and classes == 10
+    assert (a_train, a_val, rec) == (b_train, b_val, rec2) and classes == [str(c) for c in range(10)]
     for c in range(10):
         n_val = len(list((a_val / str(c)).iterdir()))
         n_train = len(list((a_train / str(c)).iterdir()))

@@ -97,5 +97,5 @@ def test_named_class_folders_sort_as_strings_and_clashing_numbers_are_refused(tm
     assert {f.parent.name: lab for f, lab in zip(s.files, s.labels)} == {"n01": 0, "n02": 1, "n10": 2}
     for c in ("1", "01"):
         _img(tmp_path / "b" / c / "x.png", "RGB")
-    with pytest.raises(data.DataError, match="both class 1"):
+    with pytest.raises(data.LabelError, match="both class 1"):
         data.open_folder(tmp_path / "b", data.Preprocess.for_input_size(32), need_labels=True)

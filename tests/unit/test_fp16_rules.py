@@ -67,3 +67,20 @@ def test_the_runtime_switch_is_for_fp32_files_only():
                  input_shape=(1, 3, 224, 224), sha256="x")
     with pytest.raises(MliteError, match="--cpu-precision fp16 switches an FP32 .nb.*M_int8.nb is INT8"):
         _lite_plan(None, None, int8, PushConfig(model_dir=Path("."), cpu_precision="fp16"), None)   # before the device
+
+
+def _check(**kw):
+    from toolkit.fp16 import Fp16Check
+    base = dict(engine="e", inputs=2, non_finite=0, max_abs_diff=1.9e-6, scale=3.7e-5, relative=0.051, tolerance=0.05,
+                top1_agreement=1.0, ran="fp16", evidence="baked", fp16_arithmetic=True)
+    return Fp16Check(**(base | kw))
+
+
+def test_fp16_underflow_of_random_weights_is_latency_only_and_refused_for_trained_ones():
+    c = _check()                               # random-weight MobileNetV2_x0_25 at 224: outputs below 6.1e-5
+    assert not c.ok and c.underflow and c.latency_only("random") and not c.latency_only("file")
+    assert "below FP16's smallest normal number" in c.reason("M") and "nothing was written" in c.reason("M")
+    assert not _check(non_finite=3).latency_only("random")          # NaN: refused whatever the weights
+    assert not _check(ran="fp32").latency_only("random")            # an FP32 fallback is never FP16
+    assert not _check(scale=1.0, relative=0.3).latency_only("random")   # a real mismatch, not an underflow
+    assert _check(relative=0.01).ok and _check(relative=0.01).to_dict()["underflow"] is True

@@ -1,0 +1,92 @@
+"""An outsider's inputs to study, eval and run (reliability round 3): class folders as people name them,
+relative paths, empty selections. Each case either works (with the labels it should have) or is one line
+with exit 2; never an internal error."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_one_line_error, run_mlite
+
+pytestmark = pytest.mark.slow
+FAST = ("--threads", "1", "--warmup", "0", "--repeats", "1")
+
+
+def _images(root: Path, classes, per_class: int = 6, nested: bool = False) -> Path:
+    """Tiny class folders whose colour says the class; ``nested``: files of the same name in two sub-folders."""
+    from PIL import Image
+    for k, c in enumerate(classes):
+        for i in range(per_class):
+            sub = root / c / (f"s{i % 2}" if nested else "")
+            sub.mkdir(parents=True, exist_ok=True)
+            name = f"{i // 2}.png" if nested else f"{i}.png"
+            Image.new("RGB", (36, 36), (40 * k % 256, 255 - 60 * k % 256, (i * 30) % 256)).save(sub / name)
+    return root
+
+
+@pytest.mark.parametrize("cmd, args, needle", [
+    ("run", ["--local", "--models", ","], "--models ',' names no model"),
+    ("study", ["--models", " , "], "--models ' , ' names no model"),
+    ("run", ["--local", "--models", "MobileNetV1_x0_25", "--threads", ""], "--threads '' names no value"),
+    ("study", ["--models", "MobileNetV1_x0_25", "--precision", ""], "--precision : choose from"),
+])
+def test_empty_selections_are_one_line(tmp_path, cmd, args, needle):
+    data = ["--data", str(_images(tmp_path / "d", ["a", "b"], 2))] if cmd == "study" else []
+    p = run_mlite(cmd, *data, *args, "--out", tmp_path / "o")
+    assert p.returncode == 2, p.stderr
+    assert_one_line_error(p, needle)
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_study_on_numbered_class_folders_trains_evaluates_and_records_the_names(tmp_path):
+    """Folders 0, 1, 2, 10 (nested, same file names in two sub-folders): an IndexError / label 10 for a 4-class
+    head before; now labels 0..3, the names recorded, and eval of the study's model maps folders by them."""
+    data = _images(tmp_path / "data", ["0", "1", "2", "10"], per_class=8, nested=True)
+    out = tmp_path / "study"
+    p = run_mlite("study", "--data", data, "--models", "ShuffleNetV2_x0_25", "--weights", "random", "--epochs", "1",
+                  "--image-size", "32", *FAST, "--out", out, "--json", timeout=900)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    (row,) = res["rows"]
+    assert row["error"] is None and res["split"]["class_names"] == ["0", "1", "2", "10"]
+    assert res["split"]["train_images"] + res["split"]["val_images"] == 32      # no two files collided
+    assert not list(out.glob("*.tmp*")) and not list(out.glob(".split-*"))
+    d = Path(row["directory"])
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["class_names"] == ["0", "1", "2", "10"] and m["num_classes"] == 4
+    weights = Path(m["weights"]["path"])
+    assert weights.with_name(weights.name.replace(".pdparams", ".classes.txt")).read_text().split() == m["class_names"]
+    # eval of the same model on the same val split, from another directory, with a relative --data
+    val = Path(res["split"]["directory"]) / "val"
+    p = run_mlite("eval", "--model-dir", d, "--data", Path("..") / val.relative_to(tmp_path), "--json",
+                  cwd=tmp_path / "data")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["top1"] == pytest.approx(row["top1"])
+    # a folder the model was not trained on is named, not silently given label 4 or an id
+    _images(tmp_path / "val2", ["0", "3"], per_class=1)
+    assert_one_line_error(run_mlite("eval", "--model-dir", d, "--data", tmp_path / "val2"),
+                          "'3' are not among the 4 classes the model was trained on")
+
+
+def test_study_needs_two_classes(tmp_path):
+    data = _images(tmp_path / "d", ["only"], 4)
+    assert_one_line_error(run_mlite("study", "--data", data, "--models", "ShuffleNetV2_x0_25", "--out", tmp_path / "o"),
+                          "has one class folder ('only')", "at least two classes")
+
+
+def test_eval_with_relative_data_and_labels(tmp_path):
+    p = run_mlite("export", "--model", "MobileNetV1_x0_25", "--weights", "random", "--target", "x86", "--out",
+                  tmp_path / "m", env={"MLITE_ARM_RUNNER": "none"})
+    assert p.returncode == 0, p.stderr
+    _images(tmp_path / "val", ["0", "1"], 2, nested=True)
+    (tmp_path / "list.txt").write_text("0/s0/0.png 0\n1/s1/0.png 1\n")
+    p = run_mlite("eval", "--model-dir", "m/MobileNetV1_x0_25", "--data", "val/", "--json", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["images"] == 4 and any("random weights" in w for w in r["warnings"])
+    p = run_mlite("eval", "--model-dir", "m/MobileNetV1_x0_25", "--data", "val", "--labels", "list.txt", "--json",
+                  cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["images"] == 2
