@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
-from toolkit.artifacts import read_manifest
+from toolkit.artifacts import read_verified
 
 from . import data
 from .runtime import runner_for
@@ -65,7 +65,7 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
     import numpy as np
     from toolkit.errors import MliteError
     model_dir = Path(model_dir)
-    m = read_manifest(model_dir)
+    m = read_verified(model_dir)
     md = m.to_dict() if m else {}
     pp = data.Preprocess.from_dict(md["preprocess"]) if "preprocess" in md else data.Preprocess()
     images = data.open_folder(data_dir, pp, labels_file=labels, need_labels=True, what="--data folder",
@@ -90,6 +90,8 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
     if fp16 and (src_dir is None or not src_dir.is_dir()):
         raise MliteError(f"{str(model_dir)!r}: its FP32 source {str(src_dir)!r} is gone, so FP16 cannot be compared "
                          "with FP32; re-export with --precision fp16")
+    if src_dir is not None and src_dir.is_dir():
+        read_verified(src_dir)            # its numbers stand beside this model's: the same check
     if device is not None:
         from .on_device import device_logits
         on_device = device_logits(model_dir, device, images, batch_size, threads)

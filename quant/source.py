@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.artifacts import read_manifest
+from toolkit.artifacts import read_verified
 from toolkit.errors import MliteError
 
 from .data import Preprocess
@@ -90,7 +90,7 @@ def load_source(model_dir: Path) -> Source:
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise MliteError(f"--model-dir {str(model_dir)!r} is not a directory; pass the folder 'mlite export' wrote")
-    m = read_manifest(model_dir)
+    m = read_verified(model_dir)
     md = m.to_dict() if m is not None else None
     if md is not None and md.get("precision") == "fp16":
         src = (md.get("source") or {}).get("directory")

@@ -113,8 +113,8 @@ def _resolve_teacher(cfg: DistillConfig) -> _Teacher:
     Refuses random weights either way."""
     tdir = Path(cfg.teacher)
     if tdir.is_dir():
-        from toolkit.artifacts import read_manifest
-        m = read_manifest(tdir)
+        from toolkit.artifacts import read_verified
+        m = read_verified(tdir)
         md = m.to_dict() if m else {}
         return _Teacher(weights=_dir_teacher_weights(tdir, md), directory=tdir, manifest=md)
     from toolkit import weights as weights_mod

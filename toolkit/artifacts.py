@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Iterator
 
-from .errors import CorruptFile, OutputError
+from .errors import CorruptFile, MliteError, OutputError
 from .signals import held
 
 MANIFEST = "manifest.json"
@@ -123,6 +123,58 @@ def read_manifest(directory: Path) -> Manifest | None:
                           "(e.g. 'mlite export') or move the directory away") from None
 
 
+def _damaged(directory: Path, a: "Artifact") -> str | None:
+    """Why the artifact's file is not the one the manifest records, or None when it is."""
+    p = Path(directory) / a.path
+    if not p.is_file():
+        return "is missing"
+    size = p.stat().st_size
+    if size != a.bytes:
+        return f"has {size} bytes, the manifest records {a.bytes}"
+    if a.sha256 and sha256_file(p) != a.sha256:
+        return "does not have the sha256 the manifest records"
+    return None
+
+
+def read_verified(directory: Path) -> Manifest | None:
+    """The manifest of a model directory every command reads from, after checking that each file it lists is
+    the one it recorded (size and sha256); None when there is no manifest. A mismatch is CorruptFile: a
+    damaged or replaced file is never measured, evaluated, quantized, packaged or pushed."""
+    m = read_manifest(directory)
+    if m is None:
+        return None
+    for a in m.artifacts:
+        why = _damaged(directory, a)
+        if why:
+            again = {"export": f"mlite export --model {m.model}", "fp16": "mlite export --precision fp16",
+                     "quantize": "mlite quantize"}.get(m.stage, f"mlite {m.stage}")
+            raise CorruptFile(f"{str(Path(directory) / a.path)!r} {why}: it was damaged or replaced after mlite "
+                              f"wrote it; re-export it ('{again} ...' into a fresh --out)")
+    return m
+
+
+def refuse_artifact_target(path: Path, flag: str) -> None:
+    """A file a command writes on request (``report -o``, ``--plot``) never replaces what mlite wrote in a model
+    directory: its manifest, an artifact it lists, a stored result under ``bench/``."""
+    p = Path(os.path.abspath(path))
+    name = "report.png" if flag == "--plot" else "report.md"
+    if p.is_dir():
+        raise MliteError(f"{flag} {str(path)!r} is a directory: give a file name, e.g. {str(Path(path) / name)!r}")
+    for d in (p.parent, p.parent.parent):
+        if not (d / MANIFEST).is_file():
+            continue
+        rel = p.relative_to(d)
+        try:
+            m = read_manifest(d)
+            owned = {a.path for a in m.artifacts} if m else set()
+        except CorruptFile:
+            owned = {rel.as_posix()} if p.exists() else set()
+        if rel.as_posix() in owned | {MANIFEST} or rel.parts[0] in ("bench", SUPERSEDED):
+            raise MliteError(f"{flag} {str(path)!r} would overwrite {rel.as_posix()!r} of the model directory "
+                             f"{str(d)!r}, which mlite wrote and reads back; write the report elsewhere, e.g. "
+                             f"{flag} {str(d / name)!r}")
+
+
 def is_complete(directory: Path, key: str) -> Manifest | None:
     """The manifest if the directory was produced with ``key`` and every artifact is intact."""
     try:
@@ -131,10 +183,8 @@ def is_complete(directory: Path, key: str) -> Manifest | None:
         return None
     if m is None or m.key != key:
         return None
-    for a in m.artifacts:
-        p = directory / a.path
-        if not p.is_file() or p.stat().st_size != a.bytes or sha256_file(p) != a.sha256:
-            return None
+    if any(_damaged(directory, a) for a in m.artifacts):
+        return None
     return m
 
 

@@ -652,6 +652,10 @@ def run_cmd(models, family, all_, int8, precisions, onnx, use_adb, ssh, identity
 def report(inputs, fmt, plot, reference, plot_threads, by, output, as_json) -> None:
     """Tables in the seed's shape from stored results (default: ./mlite_out), optional plots."""
     from . import api
+    from .artifacts import refuse_artifact_target
+    for path, flag in ((output, "--output"), (plot, "--plot")):
+        if path:
+            refuse_artifact_target(Path(path), flag)
     text = api.report(list(inputs) or ["mlite_out"], fmt="json" if as_json else fmt, reference=reference, plot=plot,
                       plot_threads=plot_threads, by=by)
     if output:

@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import companions, ensure_writable_dir, model_sha, precision_label, read_manifest, sha256_file
+from .artifacts import companions, ensure_writable_dir, model_sha, precision_label, read_verified, sha256_file
 from .bench import BenchResult, Perf, RunnerSettings, result_key, stored_keys
 from .devices.local import LocalDevice
 from .errors import MliteError
@@ -68,7 +68,7 @@ def bench_local(model_dir: Path, backends: list[str], threads: list[int], warmup
         raise MliteError(f"unknown --backend {','.join(unknown) or '(none)'}: choose from {', '.join(BACKENDS)}")
     if not threads or any(t < 1 for t in threads) or repeats < 1 or warmup < 0 or rounds < 1:
         raise MliteError("--threads must be >= 1, --repeats >= 1, --warmup >= 0, --rounds >= 1")
-    m = read_manifest(model_dir)
+    m = read_verified(model_dir)
     if m is None:
         raise MliteError(f"{str(model_dir)!r} has no manifest.json: pass a directory written by 'mlite export'")
     md = m.to_dict()

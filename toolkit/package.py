@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import read_manifest, writing
+from .artifacts import read_verified, writing
 from .errors import MliteError
 
 ASSETS = Path("app/src/main/assets")
@@ -48,7 +48,7 @@ def package_android(model_dir: Path, app: Path = Path("android_demo"), labels: P
                     power_mode: str = "LITE_POWER_HIGH") -> Packaged:
     from .push import find_model
     model = find_model(Path(model_dir))
-    m = read_manifest(Path(model_dir))
+    m = read_verified(Path(model_dir))
     if m is None:
         raise MliteError(f"{str(model_dir)!r} has no manifest.json, so its .nb target cannot be checked; "
                          "export it with 'mlite export' (target arm)")

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import device_exec, device_state, runners
-from .artifacts import ensure_writable_dir, model_sha, precision_label, read_manifest, sha256_file, write_text_atomic
+from .artifacts import (ensure_writable_dir, model_sha, precision_label, read_verified, sha256_file,
+                        write_text_atomic)
 from .bench import BenchResult, RunnerError, RunnerSettings, result_key, stored_keys
 from .devices.base import Device, DeviceInfo
 from .devices.select import Where
 from .runners import RunnerMeta
-from .errors import CorruptFile, MliteError
+from .errors import MliteError
 
 _SAFE_REMOTE = re.compile(r"^/[A-Za-z0-9._/+-]+$")
 
@@ -75,13 +76,10 @@ def find_model(model_dir: Path) -> Model:
                          "(it writes OUT/NAME/NAME.nb)")
     if len(nbs) > 1:
         raise MliteError(f"{str(model_dir)!r} holds {len(nbs)} .nb files; keep one per model directory")
-    m = read_manifest(model_dir)
+    m = read_verified(model_dir)
     md = m.to_dict() if m else {}
     art = next((a for a in m.artifacts if a.path == nbs[0].name), None) if m else None
-    sha = sha256_file(nbs[0])
-    if art is not None and art.sha256 and art.sha256 != sha:
-        raise CorruptFile(f"{str(nbs[0])!r} is not the file its manifest records (sha256 {sha[:12]}, recorded "
-                          f"{art.sha256[:12]}): it was damaged or replaced after export; re-export it")
+    sha = art.sha256 if art is not None and art.sha256 else sha256_file(nbs[0])
     return Model(name=md.get("model", nbs[0].stem), nb=nbs[0], target=art.target if art else None,
                  precision=precision_label(md, "unknown"),
                  weights=md.get("weights", {}).get("label", "unknown weights"),
@@ -140,16 +138,13 @@ class NcnnModel:
 def find_ncnn(model_dir: Path) -> NcnnModel:
     """The ncnn files of an export made with --ncnn (checked against the manifest)."""
     model_dir = Path(model_dir)
-    m = read_manifest(model_dir)
+    m = read_verified(model_dir)
     md = m.to_dict() if m else {}
     art = next((a for a in m.artifacts if a.format == "ncnn-param"), None) if m else None
     if art is None:
         raise MliteError(f"{str(model_dir)!r} has no ncnn model: export it with --ncnn (FP32 only: ncnn's INT8 "
                          "needs its own calibration tools)")
     param = model_dir / art.path
-    for a in m.artifacts:
-        if a.format in ("ncnn-param", "ncnn-bin") and a.sha256 and sha256_file(model_dir / a.path) != a.sha256:
-            raise CorruptFile(f"{str(model_dir / a.path)!r} is not the file its manifest records: re-export it")
     return NcnnModel(name=md["model"], param=param, bin=param.with_suffix(".bin"), precision=precision_label(md),
                      weights=md.get("weights", {}).get("label", "unknown weights"),
                      input_shape=tuple(md.get("input_shape", (1, 3, 224, 224))), sha256=model_sha(param))

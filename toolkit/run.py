@@ -255,9 +255,9 @@ def _push_config(cfg: RunConfig, model_dir: Path):
 
 
 def _bench_local(cfg: RunConfig, model_dir: Path, o: ModelOutcome) -> None:
-    from .artifacts import read_manifest
+    from .artifacts import read_verified
     from .local_bench import bench_local
-    m = read_manifest(model_dir)
+    m = read_verified(model_dir)
     backends = ["onnxruntime"] if m and m.to_dict().get("precision") == "int8" else ["lite", "onnxruntime"]
     res = bench_local(model_dir, backends, cfg.threads, cfg.warmup, cfg.repeats, timeout=cfg.timeout,
                       progress=False, resume=True)

@@ -374,6 +374,32 @@ def test_corrupt_onnx(base, tmp_path):
                    f"{MODEL}.onnx")
 
 
+def test_files_that_no_longer_match_their_manifest_are_used_by_no_command(base, tmp_path):
+    """A loadable but changed file (64 flipped bytes in the weights) used to be evaluated (the top-1 stored in
+    the manifest), quantized into a published INT8 model and benchmarked; every reader checks it the same way."""
+    d = copy_of(base, f"x86/{MODEL}", tmp_path / "out" / MODEL)
+    _damage(d / "inference.pdiparams", "flip")
+    before = snapshot(tmp_path)
+    for argv in (["eval", "--model-dir", d, "--data", base / "data"],
+                 ["quantize", "--model-dir", d, "--calib", base / "data", "--out", tmp_path / "q"],
+                 ["bench", "--local", "--model-dir", d, "--threads", 1, "--warmup", 0, "--repeats", 1],
+                 ["push", "--adb", "--model-dir", d]):
+        failed_cleanly(run_mlite(*argv, env=FAST), "inference.pdiparams", "damaged or replaced")
+    assert snapshot(tmp_path) == before and not (tmp_path / "q").exists()
+
+
+def test_report_output_never_replaces_what_mlite_wrote(base, tmp_path):
+    out = copy_of(base, "x86", tmp_path / "out")
+    d = out / MODEL
+    before = snapshot(tmp_path)
+    for target in (d / "manifest.json", d / f"{MODEL}.nb", d / "inference.pdmodel"):
+        failed_cleanly(run_mlite("report", out, "-o", target), "would overwrite", "--output")
+    failed_cleanly(run_mlite("report", out, "--plot", d / f"{MODEL}.onnx"), "would overwrite", "--plot")
+    assert snapshot(tmp_path) == before
+    p = run_mlite("report", out, "-o", d / "report.md")          # a new file beside them is fine
+    assert p.returncode == 0, p.stderr
+
+
 @pytest.mark.parametrize("content", ["{not json", '{"stage": 3}', '["a list"]', ""])
 def test_corrupt_manifest(base, tmp_path, content):
     d = copy_of(base, f"x86/{MODEL}", tmp_path / "out" / MODEL)
