@@ -238,7 +238,10 @@ def _pid_alive(pid: int) -> bool:
         return False
     except (PermissionError, OverflowError):
         return True
-    return True
+    try:                                   # a killed child not yet reaped (a zombie) is gone too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _pid_after(name: str, marker: str) -> int | None:
@@ -268,6 +271,13 @@ def remove_stale(parent: Path, pattern: str, marker: str, without_pid: bool = Fa
                 p.unlink()
         removed.append(p)
     return removed
+
+
+def sweep_staging(parent: Path) -> list[Path]:
+    """Remove every artifact staging leftover in ``parent`` whose process is gone (e.g. worker processes
+    killed by a stop before they could clean up)."""
+    return (remove_stale(parent, ".*.partial-*", ".partial-", without_pid=False)
+            + remove_stale(parent, ".*.old-*", ".old-", without_pid=False))
 
 
 def temp_dir(kind: str) -> tempfile.TemporaryDirectory:

@@ -69,7 +69,7 @@ def run(dev: Device, remote_runner: str | list[str], rs: RunnerSettings, timeout
         extra: list[str] = ()) -> tuple[Perf, RunnerMeta]:
     """Run the runner once; its Perf block and what it says about itself. RunnerError on failure."""
     try:
-        r = dev.shell([*launcher(remote_runner), *rs.argv(), *extra], timeout=timeout)
+        r = dev.shell_tied([*launcher(remote_runner), *rs.argv(), *extra], timeout=timeout)
     except subprocess.TimeoutExpired:
         dev.kill(launcher(remote_runner)[-1])
         raise RunnerError(f"runner exceeded --timeout {timeout:g} s at {rs.threads} thread(s); "

@@ -61,7 +61,10 @@ def save_inference(model, input_shape: tuple, dest: Path) -> None:
     paddle = import_paddle()
     from paddle.static import InputSpec
     model.eval()
-    with writing(dest / PARAMS_FILE):
+    # Paddle names the saved program's variables from a process-wide counter (save_infer_model/scale_0.tmp_N:
+    # N counts the exports this process made before): a fresh name scope gives every export the same bytes,
+    # whichever worker process and position it has (run --jobs)
+    with writing(dest / PARAMS_FILE), paddle.utils.unique_name.guard():
         paddle.jit.save(model, str(dest / "inference"),
                         input_spec=[InputSpec([None, *input_shape[1:]], "float32", "x")])
     (dest / "inference.pdiparams.info").unlink(missing_ok=True)

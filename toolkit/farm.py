@@ -102,10 +102,12 @@ class Farm:
                 g.in_flight += 1
                 attempt = Attempt(item=self.label(item), device=self.device_name(info), group=g.key)
                 self.attempts.append(attempt)
-            retire = False
+            retire = stop = False
             try:
                 self.work(dev, item, attempt)
                 attempt.status = "ok"
+            except KeyboardInterrupt:      # procs.Cancelled: the command is stopping; nothing is rerun
+                attempt.status, attempt.error, stop = "failed", "stopped by a signal", True
             except RETIRES as e:
                 attempt.status, attempt.error, retire = "lost", str(e), True
             except MliteError as e:
@@ -121,5 +123,5 @@ class Farm:
                         while g.pending:
                             self._orphan(g, g.pending.popleft())
                 self.cond.notify_all()
-            if retire:
+            if retire or stop:
                 return

@@ -153,15 +153,26 @@ def _exports(cfg: RunConfig, target: str, onnx: bool, steps):
     for name in cfg.models:
         groups.setdefault(zoo.get(name).name.removesuffix("_int8"), []).append(name)
     ctx = multiprocessing.get_context("spawn")          # no forked Paddle state; workers import it once each
-    with ProcessPoolExecutor(max_workers=min(cfg.jobs, len(groups)), mp_context=ctx) as pool:
+    from .procs import worker_init
+    workers = min(cfg.jobs, len(groups))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init)
+    try:
         futures = [pool.submit(_export_group, cfg, names, target, onnx)
                    for names in sorted(groups.values(), key=_work, reverse=True)]
-        steps.describe(f"exporting {len(cfg.models)} model(s) in {min(cfg.jobs, len(groups))} worker processes")
+        steps.describe(f"exporting {len(cfg.models)} model(s) in {workers} worker processes")
         for fut in as_completed(futures):
             for name, dirs, error in fut.result():
                 steps.describe(f"exported {name}")
                 steps.advance()
                 yield name, dirs, error
+    except BaseException:
+        # stopped (a signal, a failure): the models not started are dropped, not exported first (the signal's
+        # hook has already sent the workers SIGTERM: they clean their staging dirs and exit)
+        pool.shutdown(wait=False, cancel_futures=True)
+        from .artifacts import sweep_staging
+        sweep_staging(cfg.out)            # what workers killed mid-export left (their own cleanup may not have run)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _work(names: list[str]) -> float:

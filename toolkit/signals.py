@@ -26,9 +26,18 @@ class Terminated(KeyboardInterrupt):
 
 
 _state = {"held": 0, "pending": None, "settled": False, "installed": False}
+_hooks: list = []
+
+
+def on_interrupt(fn) -> None:
+    """Call ``fn()`` when a signal is about to be raised (e.g. stop the work threads and child processes do)."""
+    if fn not in _hooks:
+        _hooks.append(fn)
 
 
 def _interrupt(signum: int) -> KeyboardInterrupt:
+    for fn in list(_hooks):
+        fn()
     return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 

@@ -187,8 +187,8 @@ class AdbDevice(Device):
         return DeviceError(f"adb {what} on {self.serial} failed: {last}")
 
     def _run(self, args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
-        p = subprocess.run([self._adb, *server_args(self.server), "-s", self.serial, *args], capture_output=True,
-                           text=True, errors="replace", stdin=subprocess.DEVNULL, timeout=timeout)
+        from .. import procs
+        p = procs.run([self._adb, *server_args(self.server), "-s", self.serial, *args], timeout)
         if p.returncode != 0 and EXIT_MARK not in p.stdout:
             raise self._classify(p.stderr + "\n" + p.stdout, what)
         return p

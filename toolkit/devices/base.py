@@ -84,6 +84,11 @@ class Device(ABC):
     def shell(self, argv: list[str], timeout: float) -> ShellResult:
         """Run ``argv`` (each word quoted) and return its exit status and output."""
 
+    def shell_tied(self, argv: list[str], timeout: float) -> ShellResult:
+        """``shell`` for a long command (a runner) that must end when this client ends (mlite stopped by a
+        signal): adbd kills the command of a closed stream, a local child is killed with us; ssh overrides."""
+        return self.shell(argv, timeout)
+
     @abstractmethod
     def push(self, local: Path, remote: str, timeout: float = 600) -> None: ...
 

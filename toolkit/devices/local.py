@@ -36,8 +36,8 @@ class LocalDevice(Device):
                           abi=platform.machine(), android=None, free_bytes=free)
 
     def shell(self, argv: list[str], timeout: float) -> ShellResult:
-        p = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=timeout,
-                           stdin=subprocess.DEVNULL)
+        from .. import procs
+        p = procs.run(argv, timeout)
         return ShellResult(p.returncode, p.stdout + p.stderr)
 
     def push(self, local: Path, remote: str, timeout: float = 600) -> None:

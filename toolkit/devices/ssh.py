@@ -158,15 +158,18 @@ class SshDevice(Device):
         return ssh_paths() is not None
 
     # ---- low level ----------------------------------------------------------------------------
-    def _call(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
-        return subprocess.run(argv, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL,
-                              timeout=timeout)
+    def _call(self, argv: list[str], timeout: float, tie: bool = False) -> subprocess.CompletedProcess:
+        from .. import procs
+        return procs.run(argv, timeout, tie=tie)
 
-    def _shell_raw(self, command: str, timeout: float, what: str) -> ShellResult:
+    def _shell_raw(self, command: str, timeout: float, what: str, tie: bool = False) -> ShellResult:
         """Run a command line whose words are already quoted; the exit status comes from a marker, so a
-        remote status of 255 is not mistaken for an ssh failure."""
+        remote status of 255 is not mistaken for an ssh failure. ``tie``: the board kills the command when
+        this ssh client goes (SIGTERM to mlite must stop a runner there too; sshd leaves it running)."""
+        from .. import procs
+        line = procs.tied_command(command) if tie else command
         p = self._call([self._ssh, *self._opts, "-p", str(self.target.port), "--", self.target.login,
-                        with_exit_mark(command)], timeout)
+                        with_exit_mark(line)], timeout, tie)
         marked = split_exit_mark(p.stdout)
         if marked is None:
             raise _classify(self.target, p.stderr + "\n" + p.stdout, what)
@@ -180,6 +183,9 @@ class SshDevice(Device):
     # ---- Device -----------------------------------------------------------------------------
     def shell(self, argv: list[str], timeout: float) -> ShellResult:
         return self._shell_raw(quote_argv(argv), timeout, what=f"'{argv[0]}'")
+
+    def shell_tied(self, argv: list[str], timeout: float) -> ShellResult:
+        return self._shell_raw(quote_argv(argv), timeout, what=f"'{argv[0]}'", tie=True)
 
     def push(self, local: Path, remote: str, timeout: float = 600) -> None:
         self._copy(str(local), self.target.scp_path(remote), timeout, what=f"copy of {Path(local).name}")
