@@ -99,6 +99,10 @@ def cancel_all() -> None:
             k.kill()
         except Exception:  # noqa: BLE001
             pass
+    try:
+        psutil.wait_procs(alive, timeout=0.5)      # gone (and reaped) before anyone sweeps what they left
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def worker_init() -> None:

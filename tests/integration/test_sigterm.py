@@ -55,6 +55,7 @@ def _terminate(proc: subprocess.Popen, tag: str) -> tuple[float, str]:
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=60)
     took = time.monotonic() - t0
+    print(f"stopped {took:.2f} s after SIGTERM")
     assert proc.returncode == 143, err
     deadline = time.monotonic() + 2
     while _tagged_processes(tag) and time.monotonic() < deadline:
