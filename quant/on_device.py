@@ -46,8 +46,9 @@ def device_logits(model_dir: Path, spec, images: data.ImageSet, batch_size: int,
     if runner.name not in (runners.ARM_RUNNER, runners.ARM_FP16_RUNNER):
         raise MliteError(f"accuracy on a device needs mlite's ARM runner (batch mode), not {runner.name}: "
                          "run 'make arm-runner' (or unset MLITE_RUNNER)")
+    from toolkit.devices.lock import device_lock
     x = np.concatenate([xb for xb, _y, _i in images.batches(batch_size)])
-    with device_exec.Workspace(dev, dev.default_remote_dir) as ws:
+    with device_lock(info), device_exec.Workspace(dev, dev.default_remote_dir) as ws:
         remote_runner = ws.put(runner, runner.name, mode="755")
         meta = device_exec.probe(dev, remote_runner)
         runners.check_versions(model.nb, meta, f"device {info.serial}")

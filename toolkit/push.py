@@ -263,12 +263,13 @@ def bench_device(dev: Device, model, cfg: PushConfig, out_dir: Path, on_run=None
                  written: list[str] | None = None) -> DeviceRun:
     """Benchmark one model (a Model: Paddle Lite; an NcnnModel: ncnn) on one device, one thread count at a time;
     each stored result's path is also appended to ``written`` (what is on disk if the device is lost)."""
+    from .devices.lock import device_lock
     info = dev.info()
     run = DeviceRun(info)
     if isinstance(model, Model):
         check_target(model, info)
     remote_dir = cfg.remote_dir or dev.default_remote_dir
-    with device_exec.Workspace(dev, remote_dir, keep=cfg.keep) as ws:
+    with device_lock(info), device_exec.Workspace(dev, remote_dir, keep=cfg.keep) as ws:
         plan = (ncnn_plan(dev, ws, model, info, cfg.cpu_precision) if isinstance(model, NcnnModel)
                 else _lite_plan(dev, ws, model, cfg, info))
         done = stored_keys(out_dir) if cfg.resume else set()
