@@ -31,6 +31,7 @@ class FinetuneResult:
     val_top1: list[float | None] = field(default_factory=list)      # per epoch (Paddle dygraph)
     key: str = ""
     class_names: list[str] = field(default_factory=list)      # label i = class_names[i] (also NAME.classes.txt)
+    lr: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +83,7 @@ def finetune(spec, train: ImageSet, val: ImageSet | None, class_names: list[str]
     t0 = time.perf_counter()
     log = train_classifier(model, train, cfg, held_out=val, on_epoch=on_epoch)
     seconds = round(time.perf_counter() - t0, 2)
+    _check_finite(spec, model, train, cfg, log)
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / f"{spec.name}.pdparams"
     part = out.with_name(f".{out.name}.part")
@@ -92,9 +94,29 @@ def finetune(spec, train: ImageSet, val: ImageSet | None, class_names: list[str]
     res = FinetuneResult(model=spec.name, weights=str(out), init=how, init_note=init_note, num_classes=num_classes,
                          epochs=cfg.epochs, train_images=len(train), seconds=seconds,
                          losses=[round(x, 5) for x in log.losses], val_top1=log.accuracies, key=key,
-                         class_names=list(class_names))
+                         class_names=list(class_names), lr=cfg.lr)
     write_text_atomic(dest / "finetune.json", json.dumps(res.to_dict(), indent=2) + "\n")
     return res
+
+
+class Diverged(MliteError):
+    """Training left a model that computes inf/NaN."""
+
+
+def _check_finite(spec, model, train: ImageSet, cfg: TrainConfig, log) -> None:
+    """The trained model on some of its own training images: inf/NaN inside (not only at the output, which
+    Paddle's ReLU can hide) means training diverged; nothing is saved."""
+    import numpy as np
+    from toolkit.finite import first_non_finite
+    x = next(train.batches(min(16, len(train))))[0]
+    bad = first_non_finite(model, x)
+    losses = [f"{v:.3g}" for v in log.losses]
+    if bad is None and all(np.isfinite(log.losses)):
+        return
+    where = bad.describe() if bad else "the training loss is not finite"
+    raise Diverged(f"fine-tuning {spec.name} diverged: in eval mode {where} on your training images (loss per "
+                   f"epoch: {', '.join(losses)}); lower --lr (now {cfg.lr:g}, try {cfg.lr / 5:g}) or train fewer "
+                   "--epochs; nothing was saved")
 
 
 def cached(dest: Path, key: str) -> FinetuneResult | None:

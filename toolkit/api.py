@@ -123,7 +123,7 @@ def report(inputs: list[Path | str], fmt: str = "md", reference: bool = False, p
 def study(data: Path | str, models: str | None = None, family: str | None = None, preset: str | None = None,
           device: str = "local", val: Path | str | None = None, val_split: float = 0.2, epochs: int = 5,
           image_size: int = 224, precisions: list[str] | None = None, backends: list[str] | None = None,
-          threads: list[int] | None = None, warmup: int = 10, repeats: int = 30, lr: float = 0.05,
+          threads: list[int] | None = None, warmup: int = 10, repeats: int = 30, lr: float | None = None,
           batch_size: int = 32, seed: int = 0, weights: str = "pretrained", identity: Path | str | None = None,
           ssh_config: Path | str | None = None, out: Path | str = "mlite_study", progress: bool = True):
     """Fine-tune, export, quantize and measure several models on the user's data and device; writes

@@ -542,7 +542,8 @@ def bench(use_local, model_dir, backends, threads, warmup, repeats, rounds, as_j
 @click.option("--threads", default="1,2,4", show_default=True)
 @click.option("--warmup", default=10, show_default=True)
 @click.option("--repeats", default=30, show_default=True)
-@click.option("--lr", default=0.05, show_default=True, help="Fine-tune learning rate (momentum SGD, cosine decay).")
+@click.option("--lr", type=float, help="Fine-tune learning rate (momentum SGD, cosine decay); default 0.05, or 0.01 "
+                                      "below 500 training images.")
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--weights", default="pretrained", show_default=True,
               help="pretrained (ImageNet backbone; from scratch when unavailable, recorded) | random (from scratch).")

@@ -8,7 +8,7 @@ from . import __version__, zoo
 from .runners import NO_ARM_RUNNER
 from .artifacts import (Artifact, Manifest, StageResult, check_replace, ensure_writable_dir, is_complete, settings_key,
                         staging_dir, temp_dir, writing)
-from .errors import MliteError, NotYetSupported
+from .errors import MliteError, NotYetSupported, ParityError
 from .progress import Steps
 
 MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
@@ -132,6 +132,7 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, inp
             raise MliteError(f"{str(class_names_file(weights.path))!r} names {len(names)} classes, the weights' "
                              f"classifier has {num_classes}: fix or remove that file")
         n_params = sum(int(p.numel()) for p in model.parameters())
+        _check_finite(spec, model, weights, input_shape)
         save_inference(model, input_shape, tmp)
     model_file, params_file = tmp / MODEL_FILE, tmp / PARAMS_FILE
     nb_name = f"{spec.name}.nb"
@@ -171,6 +172,18 @@ def _run(spec, cfg, target, weights, settings, key, tmp: Path, steps: Steps, inp
                "timings_s": dict(steps.timings)})
     manifest.write(tmp)
     return manifest
+
+
+def _check_finite(spec, model, weights, input_shape) -> None:
+    """Weights that compute inf/NaN inside the network (a diverged training) are named as such, before the
+    converters are blamed for a mismatch that Paddle's ReLU hid from its own output."""
+    from . import parity
+    from .finite import first_non_finite
+    bad = first_non_finite(model, parity.fixed_input((2, *input_shape[1:])))
+    if bad is not None:
+        raise ParityError(f"{spec.name}: the weights ({weights.label}) compute {bad.kind} inside the network "
+                          f"({bad.describe()}) on the fixed parity inputs: they are broken, e.g. by a training "
+                          "that diverged (retrain with a lower --lr or fewer --epochs); nothing was written")
 
 
 def _class_names(weights) -> list[str] | None:

@@ -45,7 +45,7 @@ class StudyConfig:
     threads: list[int] = field(default_factory=lambda: [1, 2, 4])
     warmup: int = 10
     repeats: int = 30
-    lr: float = 0.05
+    lr: float | None = None                  # None: auto_lr (0.05; 0.01 for small training sets)
     batch_size: int = 32
     seed: int = 0
     weights: str = "pretrained"              # pretrained (else from scratch, recorded) | random (from scratch)
@@ -118,7 +118,7 @@ def validate(cfg: StudyConfig) -> None:
         raise StudyError(f"--backends {','.join(cfg.backends)}: available here: {', '.join(BACKENDS)}")
     if cfg.val is None and not 0 < cfg.val_split < 1:
         raise StudyError(f"--val-split {cfg.val_split:g} must be between 0 and 1 (e.g. 0.2), or pass --val DIR")
-    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
+    if cfg.epochs < 1 or cfg.batch_size < 1 or (cfg.lr is not None and cfg.lr <= 0):
         raise StudyError("--epochs and --batch-size must be >= 1 and --lr > 0")
     if not 16 <= cfg.image_size <= 1024:
         raise StudyError(f"--image-size {cfg.image_size} must be between 16 and 1024 pixels")
@@ -213,6 +213,17 @@ def _init_weights(spec, cfg: StudyConfig, progress):
     return w, f"pretrained ImageNet backbone ({w.url or w.path}), new {spec.name} head"
 
 
+SMALL_SET = 500            # training images below which the default learning rate is lowered
+
+
+def auto_lr(cfg: StudyConfig, train_images: int) -> float:
+    """--lr, or by default 0.05 (momentum SGD, cosine decay), 0.01 for fewer than SMALL_SET training images:
+    with one or two steps per epoch at 0.05, small mixed sets overflowed BatchNorm statistics to inf/NaN."""
+    if cfg.lr is not None:
+        return cfg.lr
+    return 0.05 if train_images >= SMALL_SET else 0.01
+
+
 def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: list[str], steps) -> "object":
     from quant import data, finetune
     w, note = _init_weights(spec, cfg, steps.bar)
@@ -221,7 +232,7 @@ def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: l
     val = data.open_folder(val_dir, pp, need_labels=True, what="validation split", classes=classes)
     key = hashlib.sha256(json.dumps({
         "recipe": finetune.RECIPE, "model": spec.name, "train": train.listing_sha256(),
-        "classes": classes, "image_size": cfg.image_size, "epochs": cfg.epochs, "lr": cfg.lr,
+        "classes": classes, "image_size": cfg.image_size, "epochs": cfg.epochs, "lr": auto_lr(cfg, len(train)),
         "batch_size": cfg.batch_size, "seed": cfg.seed, "init": w.identity if w else "scratch"}).encode()).hexdigest()
     dest = Path(cfg.out) / "finetune" / spec.name
     hit = finetune.cached(dest, key)
@@ -232,7 +243,7 @@ def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: l
         steps.describe(f"study {spec.name}: epoch {epoch + 1}/{cfg.epochs} loss {loss:.3f}"
                        + (f" val top-1 {acc:.1%}" if acc is not None else ""))
     from quant.train import TrainConfig
-    fcfg = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
+    fcfg = TrainConfig(epochs=cfg.epochs, lr=auto_lr(cfg, len(train)), batch_size=cfg.batch_size, seed=cfg.seed)
     return finetune.finetune(spec, train, val, classes, w, fcfg, dest, note, key, on_epoch=on_epoch)
 
 

@@ -90,3 +90,32 @@ def test_eval_with_relative_data_and_labels(tmp_path):
                   cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["images"] == 2
+
+
+def test_a_diverged_fine_tune_is_named_with_what_to_try(tmp_path):
+    data = _images(tmp_path / "d", ["a", "b", "c"], per_class=6)
+    p = run_mlite("study", "--data", data, "--models", "MobileNetV3_small_x0_35", "--weights", "random", "--image-size",
+                  "32", "--lr", "1000", *FAST, "--out", tmp_path / "o", "--json")
+    assert p.returncode == 1
+    (row,) = json.loads(p.stdout)["rows"]
+    assert "diverged" in row["error"] and "lower --lr (now 1000" in row["error"] and "nothing was saved" in row["error"]
+    assert not list((tmp_path / "o").rglob("*.pdparams"))
+
+
+def test_weights_that_compute_nan_inside_are_named_not_blamed_on_the_converter(tmp_path):
+    """A BatchNorm variance below zero: NaN after it, which the next ReLU turns into 0 in Paddle (its output
+    looks finite) while ONNX Runtime keeps NaN; the export names the layer instead of a converter mismatch."""
+    from toolkit import weights as weights_mod, zoo
+    from toolkit.export import build_model
+    from toolkit.paddle_env import import_paddle
+    paddle = import_paddle()
+    model, _ = build_model(zoo.get("MobileNetV1_x0_25"), weights_mod.Weights("random"))
+    state = model.state_dict()
+    var = next(k for k in state if k.endswith("_variance"))
+    state[var] = paddle.full_like(state[var], -1.0)
+    w = tmp_path / "broken.pdparams"
+    paddle.save(state, str(w))
+    p = run_mlite("export", "--model", "MobileNetV1_x0_25", "--weights", w, "--target", "x86", "--onnx", "--out",
+                  tmp_path / "o", env={"MLITE_ARM_RUNNER": "none"})
+    assert_one_line_error(p, "compute NaN inside the network", "outputs NaN", "diverged", "nothing was written")
+    assert not (tmp_path / "o" / "MobileNetV1_x0_25").exists()
