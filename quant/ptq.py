@@ -67,6 +67,15 @@ def check_algo(algo: str) -> str:
     return ALGOS[algo][0]
 
 
+def check_calib(calib: Path | None) -> None:
+    """An unusable --calib is said before any export runs, not after the FP32 one."""
+    if calib is None:
+        return
+    if not data.list_images(Path(calib)):
+        raise CalibrationError(f"calibration folder --calib {str(calib)!r} holds no images (.jpg, .jpeg, .png, "
+                               ".bmp; sub-folders are searched); point it at a folder of images")
+
+
 def check_target(target: str) -> None:
     from converters import lite
     t = lite.get_target(target)

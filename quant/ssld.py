@@ -118,7 +118,10 @@ def _resolve_teacher(cfg: DistillConfig) -> _Teacher:
         md = m.to_dict() if m else {}
         return _Teacher(weights=_dir_teacher_weights(tdir, md), directory=tdir, manifest=md)
     from toolkit import weights as weights_mod
-    w = weights_mod.resolve(zoo.get(cfg.teacher), cfg.teacher_weights, cfg.seed)
+    try:
+        w = weights_mod.resolve(zoo.get(cfg.teacher), cfg.teacher_weights, cfg.seed)
+    except MliteError as e:
+        raise e.for_option("--weights", "--teacher-weights") from None
     if w.kind == "random":
         raise DistillError(f"{RANDOM_TEACHER}: pass --teacher-weights PATH or pretrained")
     return _Teacher(w)
@@ -219,7 +222,10 @@ def distill(cfg: DistillConfig) -> DistillResult:
     final = out_root / name
     sets = [labelled] + ([unlabelled] if unlabelled else [])
     listing = "\n".join(f"{f}\t{f.stat().st_size}" for s in sets for f in s.files)
-    s_weights = weights_mod.resolve(student, cfg.student_weights, cfg.seed)
+    try:
+        s_weights = weights_mod.resolve(student, cfg.student_weights, cfg.seed)
+    except MliteError as e:
+        raise e.for_option("--weights", "--student-weights") from None
     settings = {"student": student.name, "student_weights": s_weights.identity, "teacher": cfg.teacher,
                 "teacher_weights": teacher.identity, "data": hashlib_text(listing),
                 "labels": labelled.labels is not None, **{k: getattr(cfg, k) for k in (

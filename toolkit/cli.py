@@ -485,6 +485,9 @@ def push(use_adb, ssh, identity, ssh_config, model_dir, serials, adb_servers, th
     if ok:
         _print_bench_rows(ok)
         click.echo(f"results: {Path(model_dir) / 'bench'}")
+    for r in runs:
+        if r.note:
+            click.echo(f"mlite: warning: {r.note}", err=True)
     if failed:
         if len(failed) == 1 and not ok:
             raise MliteError(failed[0].error)

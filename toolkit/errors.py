@@ -6,6 +6,13 @@ class MliteError(Exception):
 
     exit_code = 2
 
+    def for_option(self, used: str, typed: str) -> "MliteError":
+        """The same error, naming the option the user typed (``typed``) where a shared check named ``used``
+        (e.g. --device ssh:X for --ssh X, --teacher-weights for --weights)."""
+        e = type(self)(str(self).replace(used, typed))
+        e.__dict__.update(self.__dict__)
+        return e
+
 
 class InvalidName(MliteError):
     """A model name that is not a plain identifier (``/``, ``..``, spaces...)."""

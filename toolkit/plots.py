@@ -10,7 +10,7 @@ from .errors import MliteError
 
 SIZE_IN = (16, 7)    # per table (one row of two panels)
 DPI = 100            # -> 1600 x 700 pixels per table
-PUBLISHED_LABEL = "top-1: published (PaddleClas), not measured (hollow)"
+PUBLISHED_LABEL = "top-1: published by PaddleClas for its weights, not measured here (hollow)"
 MEASURED_LABEL = "top-1: measured by 'mlite eval' (filled)"
 
 

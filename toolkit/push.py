@@ -49,10 +49,12 @@ class DeviceRun:
     error: str | None = None
     files: list[str] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)      # thread counts already measured (resume)
+    note: str | None = None                               # --serial all: why this listed device was not used
 
     def to_dict(self) -> dict:
         return {"device": self.device.to_dict(), "results": [r.to_dict() for r in self.results],
-                "error": self.error, "result_files": self.files, "skipped_threads": self.skipped}
+                "error": self.error, "result_files": self.files, "skipped_threads": self.skipped,
+                "not_measured": self.note}
 
 
 @dataclass
@@ -97,6 +99,9 @@ def validate_settings(cfg: PushConfig) -> None:
         raise MliteError(f"--threads {cfg.threads}: give thread counts between 1 and 64, e.g. --threads 1,2,4")
     if cfg.warmup < 0 or cfg.repeats < 1:
         raise MliteError("--warmup must be >= 0 and --repeats >= 1")
+    if not 0 <= cfg.power_mode <= 5:
+        raise MliteError(f"--power-mode {cfg.power_mode}: Paddle Lite's power modes are 0 HIGH (big cores), 1 LOW "
+                         "(little cores), 2 FULL, 3 NO_BIND, 4 RAND_HIGH, 5 RAND_LOW")
     if cfg.timeout <= 0 or cfg.cooldown < 0:
         raise MliteError("--timeout must be > 0 and --cooldown >= 0 seconds")
     if cfg.cooldown_until is not None and not (0 < cfg.cooldown_until < 120) or cfg.cooldown_timeout <= 0:
@@ -362,7 +367,8 @@ def push(cfg: PushConfig) -> list[DeviceRun]:
     model = find_ncnn(cfg.model_dir) if cfg.backend == "ncnn" else find_model(cfg.model_dir)
     # results are the product: a directory that cannot hold them fails now, not after the runs
     out_dir = ensure_writable_dir(Path(cfg.model_dir) / "bench", "--model-dir")
-    devices = cfg.where.open()
+    not_ready: list[str] = []
+    devices = cfg.where.open(not_ready)
     total = len(devices) * len(cfg.threads)
     with Steps(f"bench {model.name}", total, show=cfg.progress) as steps:
         def one(dev):
@@ -372,4 +378,6 @@ def push(cfg: PushConfig) -> list[DeviceRun]:
                 return DeviceRun(DeviceInfo(serial=dev.serial, kind=dev.kind), error=str(e))
         with ThreadPoolExecutor(max_workers=len(devices)) as pool:
             runs = list(pool.map(one, devices))
+    for why in not_ready:
+        runs.append(DeviceRun(DeviceInfo(serial=why.split()[1], kind="adb"), note=why))
     return runs

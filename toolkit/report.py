@@ -105,6 +105,8 @@ def _load_cell(r: Row) -> str:
 
 
 def _top1_source(r: Row) -> str:
+    if r.top1_source == "published" and r.weights.startswith("random"):
+        return "published by PaddleClas for its weights, not this random-weight file"
     if r.top1_source != "eval":
         return r.top1_source or "-"
     return f"eval: {r.top1_by}" + (f", {r.top1_images} images" if r.top1_images else "")

@@ -84,7 +84,12 @@ def run(cfg: RunConfig) -> list[ModelOutcome]:
     if cfg.mode in ("adb", "ssh"):
         from .push import validate_settings
         validate_settings(_push_config(cfg, cfg.out))
-        devices = [(d, d.info()) for d in cfg.where.open()]
+        not_ready: list[str] = []
+        devices = [(d, d.info()) for d in cfg.where.open(not_ready)]
+        if not_ready and cfg.progress:
+            import sys
+            for why in not_ready:
+                print(f"mlite: warning: {why}", file=sys.stderr)
     elif cfg.mode != "local":
         raise MliteError("choose where to benchmark: --adb (phones), --ssh USER@HOST (boards) or --local (this host)")
     target = _target(cfg, [i for _, i in devices])
@@ -93,6 +98,9 @@ def run(cfg: RunConfig) -> list[ModelOutcome]:
                          "use --local for INT8 on a host (ONNX Runtime)")
     if cfg.fp16:
         _check_fp16(cfg, target, devices)
+    if cfg.int8 or any(zoo.get(n).int8 for n in cfg.models):
+        from quant.ptq import check_calib
+        check_calib(cfg.calib)
     onnx = cfg.onnx or cfg.mode == "local"        # the host compares Lite x86 with ONNX Runtime
     if not 1 <= cfg.jobs <= 64:
         raise MliteError(f"--jobs {cfg.jobs}: give 1 to 64 worker processes (e.g. the number of cores)")

@@ -50,8 +50,9 @@ def export_model(model: str, weights: str = "pretrained", target: str = "arm", o
     if spec.int8 and int8 is None:
         int8 = Int8Options()
     if int8 is not None:
-        from quant.ptq import check_algo, check_target
+        from quant.ptq import check_algo, check_calib, check_target
         check_algo(int8.algo)          # fail before the FP32 export, not after
+        check_calib(int8.calib)
         check_target(target)
     if fp16 and target != "arm":
         from .errors import MliteError

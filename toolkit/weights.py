@@ -197,6 +197,11 @@ def resolve(spec: ModelSpec, choice: str, seed: int = 0, progress=None) -> Weigh
     if choice == PRETRAINED:
         return _pretrained(spec, seed, progress)
     path = Path(choice).expanduser()
+    if path.is_dir():
+        inside = sorted(path.glob("*.pdparams"))
+        hint = (f"e.g. --weights {str(inside[0])!r}" if inside else "it holds no .pdparams file")
+        raise WeightsError(f"--weights {str(path)!r} is a directory; pass the .pdparams file itself ({hint}), "
+                           "'pretrained' or 'random'")
     if not path.is_file():
         raise WeightsError(f"weights file {str(path)!r} does not exist; pass an existing .pdparams, "
                            "'pretrained' or 'random' to --weights")

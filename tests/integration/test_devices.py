@@ -130,6 +130,18 @@ def test_unauthorized(tmp_path, x86_model):
         assert [(r["serial"], r["state"]) for r in rows] == [(dev.serial, "unauthorized")]
 
 
+def test_serial_all_says_which_devices_it_left_out_and_why(tmp_path, x86_model):
+    with loopback_device(tmp_path / "ok", {"ro.product.model": "A"}) as ok, \
+            loopback_device(tmp_path / "auth", flags=("--auth",), wait_state="unauthorized") as locked:
+        p = run_mlite("push", "--adb", "--serial", "all", "--model-dir", x86_model, "--threads", "1", *FAST)
+        assert p.returncode == 0, p.stderr
+        assert f"mlite: warning: device {locked.serial} is unauthorized, not measured: unlock the phone" in p.stderr
+        p = run_mlite("push", "--adb", "--serial", "all", "--model-dir", x86_model, "--threads", "1", *FAST, "--json")
+        runs = json.loads(p.stdout)
+        assert [(r["device"]["serial"], len(r["results"]), bool(r["not_measured"])) for r in runs] == [
+            (ok.serial, 1, False), (locked.serial, 0, True)]
+
+
 def test_offline(tmp_path, x86_model):
     with loopback_device(tmp_path / "off", flags=("--offline",), wait_state="offline"):
         assert_one_line_error(run_mlite("push", "--adb", "--model-dir", x86_model), "offline", "reconnect")

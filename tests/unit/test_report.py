@@ -32,7 +32,7 @@ def test_markdown_table_with_reference_ratios_and_flags(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4:7] == ["6.19", "5.63", "1.10x"] and cells[7:10] == ["4.02", "3.65", "1.10x"]
     assert cells[13] == "11.89" and cells[14] == "12.0" and cells[16:18] == ["-", "-"] and cells[18] == "68.2" \
-        and cells[19] == "published"
+        and cells[19] == "published by PaddleClas for its weights, not this random-weight file"
     assert "random (latency/size only)" in row
     assert "MI 9 (Snapdragon 855" in md and "MB (10^6 bytes)" in md
     assert "published ShuffleNetV2_swish thread=1 = 31.21 ms: R1" in md
@@ -205,8 +205,11 @@ def test_published_top1_is_marked_in_plot_and_tables(tmp_path):
         assert [list(c.get_offsets()[:, 1]) for c in hollow] == [[60.0]]     # only the published point
     _result(tmp_path, "MobileNetV1", 1, 30.0)          # random weights, top-1 from PaddleClas
     md_row = next(ln for ln in api.report([tmp_path]).splitlines() if ln.startswith("| MobileNetV1 "))
-    assert md_row.rstrip(" |").endswith("published") and "random (latency/size only)" in md_row
-    assert api.report([tmp_path], fmt="csv").splitlines()[1].endswith(",published")
+    # a random-weight file next to PaddleClas's number for its own weights: said plainly in the row
+    assert md_row.rstrip(" |").endswith("published by PaddleClas for its weights, not this random-weight file")
+    assert "random (latency/size only)" in md_row
+    assert api.report([tmp_path], fmt="csv").splitlines()[1].endswith(',"published by PaddleClas for its weights, '
+                                                                       'not this random-weight file"')
 
 
 def test_results_of_a_replaced_artifact_are_kept_but_not_reported_as_the_new_one(tmp_path):

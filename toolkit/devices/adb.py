@@ -64,10 +64,22 @@ def _check_reachable(server: str) -> None:
     """adb would start a new, empty local server on a port nobody listens on: refuse instead."""
     host, _, port = server.removeprefix("tcp:").rpartition(":")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+        conn = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
     except OSError as e:
         raise DeviceError(f"adb server {server_name(server)} does not answer ({e.strerror or e}): start it on that "
                           f"host with 'adb -a -P {port} nodaemon server', or drop this --adb-server") from None
+    # something listens there: is it an adb server? (its smart-socket protocol answers host:version with OKAY)
+    try:
+        with conn:
+            conn.settimeout(5)
+            conn.sendall(b"000chost:version")
+            answer = conn.recv(4)
+    except OSError:
+        answer = b""
+    if answer not in (b"OKAY", b"FAIL"):
+        raise DeviceError(f"{server_name(server)} is not an adb server (it did not answer adb's host:version "
+                          f"request{': it sent ' + repr(answer[:4].decode(errors='replace')) if answer else ''}); "
+                          "check the host and port of --adb-server (an adb server: 'adb -a -P PORT nodaemon server')")
 
 
 @dataclass
@@ -90,7 +102,8 @@ def list_devices(timeout: float = 30, server: str | None = None) -> list[Listed]
         raise DeviceError(f"'adb devices'{where} did not answer within {timeout:.0f} s; restart it with "
                           "'adb kill-server'") from None
     if p.returncode != 0:
-        raise DeviceError(f"'adb devices'{where} failed: {(p.stderr or p.stdout).strip().splitlines()[-1:]}")
+        last = ((p.stderr or p.stdout).strip().splitlines() or ["no output"])[-1]
+        raise DeviceError(f"'adb devices'{where} failed: {last}")
     out = []
     for line in p.stdout.splitlines():
         if not line.strip() or line.startswith(("List of devices", "*")):
@@ -122,15 +135,20 @@ def _check_state(d: Listed) -> Listed:
     return d
 
 
-def resolve(serials: list[str] | None, adb_servers: list[str] | None = None) -> list["AdbDevice"]:
+def resolve(serials: list[str] | None, adb_servers: list[str] | None = None,
+            not_ready: list[str] | None = None) -> list["AdbDevice"]:
     """The devices to use, over one or several adb servers: explicit serials, 'all', ANDROID_SERIAL, or the
-    only one attached."""
+    only one attached. With 'all', each listed device that is not ready is described in ``not_ready``."""
     listed = list_all(adb_servers)
     by_serial: dict[str, list[Listed]] = {}
     for d in listed:
         by_serial.setdefault(d.serial, []).append(d)
     if serials == ["all"]:
         ready = [d for d in listed if d.state == "device"]
+        if not_ready is not None:
+            not_ready += [f"device {d.serial}" + (f" (server {server_name(d.server)})" if d.server else "")
+                          + f" is {d.state}, not measured: {_STATE_HELP.get(d.state, 'wait for it to be ready')}"
+                          for d in listed if d.state != "device"]
         if not ready:
             raise NoDevice("no usable adb device" + (f" ({', '.join(f'{d.serial} {d.state}' for d in listed)})"
                                                      if listed else "") +

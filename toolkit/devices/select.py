@@ -40,7 +40,8 @@ class Where:
             for t in self.ssh:
                 parse_target(t)
 
-    def open(self) -> list[Device]:
+    def open(self, not_ready: list[str] | None = None) -> list[Device]:
+        """The devices; with --serial all, those listed but not usable are described in ``not_ready``."""
         self.validate()
         if self.ssh:
             from .ssh import SshDevice, parse_target
@@ -49,7 +50,7 @@ class Where:
             targets = list(dict.fromkeys(parse_target(t) for t in self.ssh))
             return [SshDevice(t, identity=identity, config=config) for t in targets]
         from . import adb
-        return adb.resolve(self.serials, self.adb_servers)
+        return adb.resolve(self.serials, self.adb_servers, not_ready)
 
 
 def open_device(spec: str, identity=None, ssh_config=None) -> Device:
@@ -59,7 +60,11 @@ def open_device(spec: str, identity=None, ssh_config=None) -> Device:
         from .local import LocalDevice
         return LocalDevice()
     if spec.startswith("ssh:"):
-        return Where.of(ssh=[spec.removeprefix("ssh:")], identity=identity, ssh_config=ssh_config).open()[0]
+        from .ssh import BadTarget
+        try:
+            return Where.of(ssh=[spec.removeprefix("ssh:")], identity=identity, ssh_config=ssh_config).open()[0]
+        except BadTarget as e:
+            raise e.for_option("--ssh '", "--device 'ssh:") from None
     serial = spec.removeprefix("adb:")
     if not serial:
         raise DeviceError("--device adb: needs a serial, e.g. --device adb:R58M123ABC (see 'mlite devices')")
