@@ -571,6 +571,9 @@ def study(data, val, val_split, models, family, preset, device, identity, ssh_co
     else:
         click.echo(render(res, fmt), nl=False)
         click.echo(f"files: {', '.join(res.files.values())}")
+        if res.split.get("skipped_unreadable"):
+            click.echo(f"mlite: warning: {res.split['skipped_unreadable']} image file(s) of --data could not be "
+                       "decoded and were left out (study.json lists the split)", err=True)
     if failed:
         click.echo(f"mlite: error: {len({r.model for r in failed})} of {len({r.model for r in res.rows})} model(s) "
                    "failed: " + ", ".join(sorted({r.model for r in failed})), err=True)
