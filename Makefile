@@ -93,6 +93,7 @@ bench: install arm-prereqs board-root
 	$(PY) -m benchmarks.ssld
 	$(PY) -m benchmarks.arm
 	$(PY) -m benchmarks.fp16
+	$(PY) -m benchmarks.fp16_kernels
 	$(PY) -m benchmarks.study
 	$(PY) -m benchmarks.zoo_pipeline
 

@@ -20,7 +20,11 @@ from .progress import Steps
 
 STAGE = "fp16"
 RECIPE_VERSION = 1
-TOLERANCE = 5e-2          # max |FP16 - Paddle FP32| over the output's scale (FP16 has an 11-bit mantissa)
+# max |FP16 - Paddle FP32| over the output's scale. FP16 rounding (11-bit mantissa, FP16 accumulation in the
+# convolutions) reaches 0.02-0.07 of the scale on the zoo's models with trained-like activations (largest:
+# MobileNetV3_large_x1_25, 0.068; benchmarks/results/fp16.json); a wrong FP16 result (underflow, a kernel that
+# misbehaves) is off by the whole scale (~1) and NaN is refused on its own.
+TOLERANCE = 1e-1
 FP32_LEVEL = 1e-4         # the FP32 parity tolerance: an output this close to FP32 did not run FP16 arithmetic
 FP16_MIN_NORMAL = 2.0 ** -14   # 6.1e-5: below it FP16 keeps few or no significant bits
 INPUTS = 2                # fixed parity inputs

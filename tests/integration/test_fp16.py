@@ -53,7 +53,7 @@ def test_baked_fp16_export_ran_on_fp16_kernels(fp16_model):
     ck = m["fp16_check"]
     assert ck["ok"] and ck["ran"] == "fp16" and ck["non_finite"] == 0 and "baked FP16" in ck["evidence"]
     # FP16 rounding: not FP32's output (1e-4 of scale is the FP32 tolerance), yet close to it
-    assert 1e-4 < ck["relative"] <= ck["tolerance"] == 0.05, ck
+    assert 1e-4 < ck["relative"] <= ck["tolerance"] == 0.1, ck
     assert ck["engine"].startswith("paddle-lite-arm-fp16 v2.13-rc (mlite-arm-runner-fp16")
     nb = out / "MobileNetV1_x0_25_fp16" / "MobileNetV1_x0_25_fp16.nb"
     fp32_nb = out / "MobileNetV1_x0_25" / "MobileNetV1_x0_25.nb"
