@@ -61,8 +61,9 @@ class _Group(click.Group):
     """Usage errors (unknown option, missing value) also answer ``--json`` with a JSON error object."""
 
     def main(self, args=None, prog_name=None, **extra):
-        from . import procs  # noqa: F401 - on a signal it stops the child processes and the work threads
+        from . import procs
         from .signals import install, settle
+        procs.install()                # a signal stops the child processes and the work threads
         install()                      # SIGTERM cleans up like Ctrl-C
         args = list(sys.argv[1:] if args is None else args)
         try:

@@ -105,9 +105,14 @@ def cancel_all() -> None:
         pass
 
 
+def install() -> None:
+    """The CLI's (and a worker's) stop: the first SIGTERM/SIGINT stops the children and the work threads.
+    Library callers that did not ask for it keep their own children alone."""
+    signals.on_interrupt(cancel_all)
+
+
 def worker_init() -> None:
     """In a worker process (``run --jobs``): SIGTERM from the parent's stop cleans up as in the CLI."""
+    install()
     signals.install()
 
-
-signals.on_interrupt(cancel_all)
