@@ -32,7 +32,20 @@ SIZES = (32, 48, 64, 96, 224)
 DIGITS_MODELS = ("MobileNetV1_x0_25", "MobileNetV2_x0_25", "ShuffleNetV2_x0_25", "MobileNetV3_small_x0_35")
 
 
-def probe(fp32_dir: Path, nb: Path, sizes=SIZES) -> list[dict]:
+def _at_size(name: str, weights: str, s: int, work: Path) -> tuple[Path, Path]:
+    """An FP32 export at ``s`` px and its FP16 .nb, for a program whose shapes are constants (ShuffleNetV2's
+    channel shuffles are folded into fixed reshape2 shapes: it runs at its export size only)."""
+    from converters import lite
+    from toolkit import api
+    d = api.export(name, weights=weights, image_size=s, out=work / f"size{s}", progress=False).fp32.directory
+    nb = d / "probe_fp16.nb"
+    if not nb.is_file():
+        lite.optimize(d / "inference.pdmodel", d / "inference.pdiparams", lite.TARGETS["arm"], nb, fp16=True)
+    return d, nb
+
+
+def probe(fp32_dir: Path, nb: Path, sizes=SIZES, name: str | None = None, weights: str | None = None,
+          work: Path | None = None) -> list[dict]:
     """The FP16 .nb at each input size (and all-zero at the smallest) against Paddle FP32."""
     import numpy as np
     from toolkit import device_exec, parity
@@ -41,9 +54,14 @@ def probe(fp32_dir: Path, nb: Path, sizes=SIZES) -> list[dict]:
         x = parity.fixed_input((2, 3, s, s))
         if kind == "zeros":
             x = np.zeros_like(x)
-        ref = np.asarray(parity.paddle_reference(fp32_dir / "inference.pdmodel", fp32_dir / "inference.pdiparams", x),
-                         dtype="float64")
-        run = device_exec.host_arm_infer(nb, x, fp16=True)
+        d, f = fp32_dir, nb
+        try:
+            ref = parity.paddle_reference(d / "inference.pdmodel", d / "inference.pdiparams", x)
+        except ValueError:                  # fixed shapes inside: export the model at this size
+            d, f = _at_size(name, weights, s, work)
+            ref = parity.paddle_reference(d / "inference.pdmodel", d / "inference.pdiparams", x)
+        ref = np.asarray(ref, dtype="float64")
+        run = device_exec.host_arm_infer(f, x, fp16=True)
         out = np.asarray(run.outputs, dtype="float64").reshape(ref.shape)
         finite = np.isfinite(out)
         scale = float(np.abs(ref).max())
@@ -103,7 +121,7 @@ def zoo_sweep(names, work: Path, out: Path, result: dict, warmup: int, repeats: 
         probe_nb = work / f"{name}_probe_fp16.nb"
         src = fp32.directory
         lite.optimize(src / "inference.pdmodel", src / "inference.pdiparams", lite.TARGETS["arm"], probe_nb, fp16=True)
-        row["probe"] = probe(src, probe_nb)
+        row["probe"] = probe(src, probe_nb, name=name, weights=weights, work=work)
         try:
             res = api.export(name, weights=weights, out=work, progress=False, fp16=True).fp16
             m = res.manifest

@@ -108,6 +108,16 @@ class _Teacher:
         return f"sha256:{self.weights['sha256']}" if self.directory is not None else self.weights.identity
 
 
+def _teacher_class_names(cfg: DistillConfig) -> list[str] | None:
+    """The class names a teacher directory records (a model mlite trained), else None."""
+    tdir = Path(cfg.teacher)
+    if not tdir.is_dir():
+        return None
+    from toolkit.artifacts import read_verified
+    m = read_verified(tdir)
+    return (m.to_dict() if m else {}).get("class_names")
+
+
 def _resolve_teacher(cfg: DistillConfig) -> _Teacher:
     """The zoo teacher's resolved ``--teacher-weights``, or the teacher directory's manifest and provenance.
     Refuses random weights either way."""
@@ -198,9 +208,8 @@ def distill(cfg: DistillConfig) -> DistillResult:
     if student.int8:
         raise DistillError(f"{student.name} is an INT8 entry: distill into its FP32 model, then export with --int8")
     pp = data.Preprocess.for_input_size(cfg.image_size)
-    teacher = _resolve_teacher(cfg)
     # the teacher's recorded class list (an mlite export of a model mlite trained), else the folder rule
-    class_names = (teacher.manifest or {}).get("class_names")
+    class_names = _teacher_class_names(cfg)
     labelled = _open(cfg.data, pp, "--data folder", class_names)
     unlabelled = data.open_folder(cfg.unlabeled, pp, what="--unlabeled folder") if cfg.unlabeled else None
     if labelled.labels is None and unlabelled is None:
@@ -226,6 +235,7 @@ def distill(cfg: DistillConfig) -> DistillResult:
         s_weights = weights_mod.resolve(student, cfg.student_weights, cfg.seed)
     except MliteError as e:
         raise e.for_option("--weights", "--student-weights") from None
+    teacher = _resolve_teacher(cfg)
     settings = {"student": student.name, "student_weights": s_weights.identity, "teacher": cfg.teacher,
                 "teacher_weights": teacher.identity, "data": hashlib_text(listing),
                 "labels": labelled.labels is not None, **{k: getattr(cfg, k) for k in (
