@@ -34,6 +34,7 @@ class EvalResult:
     host_top1: float | None = None
     host_top5: float | None = None
     host_agreement: float | None = None  # share of images where device and host top-1 agree
+    non_finite_images: int = 0           # images whose logits hold NaN/inf (the runtime failed on them)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -120,7 +121,12 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
         res.top1_drop = round((res.fp32_top1 - res.top1) * 100, 3)
         res.agreement = float(np.mean(ref.argmax(1) == logits.argmax(1)))
     res.seconds = round(time.perf_counter() - t0, 3)
-    if (md.get("weights") or {}).get("kind") == "random":
+    res.non_finite_images = int((~np.isfinite(logits).all(axis=1)).sum())
+    if res.non_finite_images:
+        cause = (" Paddle Lite's FP16 kernels misbehave on this model (NaN on 1x1 feature maps, see the README's "
+                 "FP16 section): ship its FP32 or INT8 file" if fp16 else "")
+        res.warnings.append(f"{res.non_finite_images} of {len(images)} images gave NaN/inf on "
+                            f"{res.engine or res.backend}: this top-1 is not the model's.{cause}")
         res.warnings.append("this model has random weights (latency/size only): its top-1 is chance or worse and "
                             "says nothing about the architecture; export with --weights pretrained or PATH")
     if images.skipped:
