@@ -127,6 +127,7 @@ def evaluate(model_dir: Path, data_dir: Path, labels: Path | None = None, limit:
                  "FP16 section): ship its FP32 or INT8 file" if fp16 else "")
         res.warnings.append(f"{res.non_finite_images} of {len(images)} images gave NaN/inf on "
                             f"{res.engine or res.backend}: this top-1 is not the model's.{cause}")
+    if (md.get("weights") or {}).get("kind") == "random":
         res.warnings.append("this model has random weights (latency/size only): its top-1 is chance or worse and "
                             "says nothing about the architecture; export with --weights pretrained or PATH")
     if images.skipped:
