@@ -276,8 +276,7 @@ def remove_stale(parent: Path, pattern: str, marker: str, without_pid: bool = Fa
 def sweep_staging(parent: Path) -> list[Path]:
     """Remove every artifact staging leftover in ``parent`` whose process is gone (e.g. worker processes
     killed by a stop before they could clean up)."""
-    return (remove_stale(parent, ".*.partial-*", ".partial-", without_pid=False)
-            + remove_stale(parent, ".*.old-*", ".old-", without_pid=False))
+    return remove_stale(parent, ".*.partial-*", ".partial-") + remove_stale(parent, ".*.old-*", ".old-")
 
 
 def temp_dir(kind: str) -> tempfile.TemporaryDirectory:

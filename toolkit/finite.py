@@ -21,6 +21,16 @@ class NonFinite:
         return f"{what} {self.kind} ({self.values} of {self.size} values)"
 
 
+def _check(name: str, a, tensor: bool = False) -> NonFinite | None:
+    """``a`` (a numpy array) as a NonFinite when it holds inf/NaN, else None."""
+    import numpy as np
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return None
+    return NonFinite(layer=name, kind="NaN" if np.isnan(a).any() else "inf", values=int(bad.sum()),
+                     size=int(a.size), tensor=tensor)
+
+
 def first_non_finite(model, x) -> NonFinite | None:
     """Run ``x`` (NCHW float32) through ``model`` in eval mode with a hook on every leaf layer; the first layer
     whose output is not finite, else None (also checks the parameters and buffers: a NaN statistic)."""
@@ -29,9 +39,9 @@ def first_non_finite(model, x) -> NonFinite | None:
     model.eval()
     for name, t in list(model.named_parameters()) + list(model.named_buffers()):
         a = t.numpy()
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            return NonFinite(layer=name, kind="NaN" if np.isnan(a).any() else "inf", values=int((~np.isfinite(a)).sum()),
-                             size=int(a.size), tensor=True)
+        bad = _check(name, a, tensor=True) if a.dtype.kind == "f" else None
+        if bad is not None:
+            return bad
     found: list[NonFinite] = []
     hooks = []
 
@@ -39,11 +49,9 @@ def first_non_finite(model, x) -> NonFinite | None:
         def check(_layer, _inp, out):
             if found or not isinstance(out, paddle.Tensor):
                 return
-            a = out.numpy()
-            bad = ~np.isfinite(a)
-            if bad.any():
-                found.append(NonFinite(layer=name, kind="NaN" if np.isnan(a).any() else "inf",
-                                       values=int(bad.sum()), size=int(a.size)))
+            bad = _check(name, out.numpy())
+            if bad is not None:
+                found.append(bad)
         return check
 
     for name, layer in model.named_sublayers():
@@ -57,8 +65,4 @@ def first_non_finite(model, x) -> NonFinite | None:
             h.remove()
     if found:
         return found[0]
-    a = out.numpy() if isinstance(out, paddle.Tensor) else None
-    if a is not None and not np.isfinite(a).all():
-        return NonFinite(layer="output", kind="NaN" if np.isnan(a).any() else "inf",
-                         values=int((~np.isfinite(a)).sum()), size=int(a.size))
-    return None
+    return _check("output", out.numpy()) if isinstance(out, paddle.Tensor) else None

@@ -38,9 +38,6 @@ class ClassMap:
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self.labels, key=lambda n: (self.labels[n], n)))
 
-    def name(self, label: int) -> str:
-        return next(n for n, v in self.labels.items() if v == label)
-
 
 def _natural(name: str) -> tuple:
     return (0, int(name), name) if _is_id(name) else (1, 0, name)

@@ -230,9 +230,10 @@ def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: l
     pp = data.Preprocess.for_input_size(cfg.image_size)
     train = data.open_folder(train_dir, pp, need_labels=True, what="training split", classes=classes)
     val = data.open_folder(val_dir, pp, need_labels=True, what="validation split", classes=classes)
+    lr = auto_lr(cfg, len(train))
     key = hashlib.sha256(json.dumps({
         "recipe": finetune.RECIPE, "model": spec.name, "train": train.listing_sha256(),
-        "classes": classes, "image_size": cfg.image_size, "epochs": cfg.epochs, "lr": auto_lr(cfg, len(train)),
+        "classes": classes, "image_size": cfg.image_size, "epochs": cfg.epochs, "lr": lr,
         "batch_size": cfg.batch_size, "seed": cfg.seed, "init": w.identity if w else "scratch"}).encode()).hexdigest()
     dest = Path(cfg.out) / "finetune" / spec.name
     hit = finetune.cached(dest, key)
@@ -243,7 +244,7 @@ def _finetune(spec, cfg: StudyConfig, train_dir: Path, val_dir: Path, classes: l
         steps.describe(f"study {spec.name}: epoch {epoch + 1}/{cfg.epochs} loss {loss:.3f}"
                        + (f" val top-1 {acc:.1%}" if acc is not None else ""))
     from quant.train import TrainConfig
-    fcfg = TrainConfig(epochs=cfg.epochs, lr=auto_lr(cfg, len(train)), batch_size=cfg.batch_size, seed=cfg.seed)
+    fcfg = TrainConfig(epochs=cfg.epochs, lr=lr, batch_size=cfg.batch_size, seed=cfg.seed)
     return finetune.finetune(spec, train, val, classes, w, fcfg, dest, note, key, on_epoch=on_epoch)
 
 
